@@ -1,0 +1,140 @@
+"""The conversational core every channel calls: ``Assistant.reply(session_id, text) -> Turn``."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+
+from assistant.errors import InvalidMessageError
+from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
+from assistant.turn import ProductCard, Turn
+from recommender import BaselineRanker, RankedProduct, Ranker
+from retrieval import FaqHit, Product, Store
+
+MAX_MESSAGE_CHARS = 4000
+# A question about the shop rather than a product: opens like a question and names no product constraint.
+_QUESTION = re.compile(
+    r"^\s*(how|what|when|where|why|who|which|can|could|do|does|did|is|are|will|would|should|may|i\s+(?:want|need)\s+to)\b"
+    r"|\?\s*$",
+    re.I,
+)
+_CONFIDENT_FAQ = 0.9
+_RETRIEVAL_CANDIDATES = 20
+
+
+class Assistant:
+    """Routes each message to FAQ answering or product search, ranks products, phrases the reply."""
+
+    def __init__(self, store: Store, ranker: Ranker | None = None) -> None:
+        self.store = store
+        self.ranker: Ranker = ranker or BaselineRanker()
+        self._vocabulary: Vocabulary | None = None
+        self._lock = threading.Lock()
+
+    def vocabulary(self) -> Vocabulary:
+        with self._lock:
+            if self._vocabulary is None:
+                self._vocabulary = Vocabulary.of(*self.store.products.vocabulary())
+            return self._vocabulary
+
+    def reply(self, session_id: str, text: str) -> Turn:
+        if not text or not text.strip():
+            raise InvalidMessageError(f"session {session_id!r}: the message is empty")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise InvalidMessageError(
+                f"session {session_id!r}: the message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}"
+            )
+        request = parse_request(text, self.vocabulary())
+        has_constraints = not request.constraints.is_empty()
+        question = bool(_QUESTION.search(text))
+        faq = self.store.faq.answer(text)
+        if faq is not None and (not has_constraints or (question and faq.score >= _CONFIDENT_FAQ)):
+            return self._faq_turn(session_id, faq)
+        if question and not has_constraints:
+            return self._decline_turn(session_id)
+        return self._product_turn(session_id, text, request)
+
+    def _new_turn_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def _faq_turn(self, session_id: str, hit: FaqHit) -> Turn:
+        return Turn(
+            turn_id=self._new_turn_id(),
+            session_id=session_id,
+            intent="faq",
+            text=hit.entry.answer,
+            faq_sources=[hit.entry.id],
+        )
+
+    def _decline_turn(self, session_id: str) -> Turn:
+        return Turn(
+            turn_id=self._new_turn_id(),
+            session_id=session_id,
+            intent="faq",
+            text=(
+                "I'm not sure about that one, and I'd rather not guess. "
+                "I can help you find products, or you can ask to talk to a person from our support team."
+            ),
+        )
+
+    def _product_turn(self, session_id: str, text: str, request: ParsedRequest) -> Turn:
+        constraints = request.constraints
+        hits = self.store.products.search(request.query or text, constraints.to_filters(), _RETRIEVAL_CANDIDATES)
+        ranked = self.ranker.rank(request.query or text, hits)[: self.store.settings.cards_per_reply]
+        cards = [self._card(item, constraints, position) for position, item in enumerate(ranked, start=1)]
+        described = constraints.describe()
+        if not cards:
+            wanted = " · ".join(described) or f"“{text.strip()}”"
+            reply = f"I couldn't find anything for {wanted}. Try a wider price range or fewer constraints."
+        else:
+            heading = f"Here is what I found for {' · '.join(described)}:" if described else "Here is what I found:"
+            lines = [
+                f"{card.position}. {card.title} — {_money(card.price, card.currency)} ({card.reason})" for card in cards
+            ]
+            reply = "\n".join([heading, *lines])
+        return Turn(
+            turn_id=self._new_turn_id(),
+            session_id=session_id,
+            intent="product_search",
+            text=reply,
+            products=cards,
+            constraints=described,
+            ranker_version=self.ranker.version,
+        )
+
+    def _card(self, item: RankedProduct, constraints: Constraints, position: int) -> ProductCard:
+        product = item.hit.product
+        return ProductCard(
+            id=product.id,
+            title=product.title,
+            brand=product.brand,
+            category=product.category,
+            price=product.price,
+            currency=product.currency,
+            rating=product.rating,
+            reason=reason_for(product, constraints, lexical_match=item.hit.lexical_rank is not None),
+            position=position,
+        )
+
+
+def _money(amount: float, currency: str) -> str:
+    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
+
+
+def reason_for(product: Product, constraints: Constraints, *, lexical_match: bool) -> str:
+    """One line built only from the product's own fields and the constraints it satisfies."""
+    parts: list[str] = []
+    if constraints.category and product.category == constraints.category:
+        parts.append(product.category)
+    if constraints.brand and product.brand == constraints.brand:
+        parts.append(product.brand)
+    if constraints.price_max is not None and product.price <= constraints.price_max:
+        parts.append(f"under ${constraints.price_max:,.0f}")
+    if constraints.price_min is not None and product.price >= constraints.price_min:
+        parts.append(f"over ${constraints.price_min:,.0f}")
+    if product.rating is not None:
+        parts.append(f"{product.rating:g}★")
+    if parts:
+        return "matches: " + ", ".join(parts)
+    return "matches your words" if lexical_match else "similar to what you asked for"

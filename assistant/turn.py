@@ -1,0 +1,32 @@
+"""What one assistant turn returns: reply text plus the structured parts channels render."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Intent = Literal["product_search", "faq"]
+
+
+class ProductCard(BaseModel):
+    id: str
+    title: str
+    brand: str
+    category: str
+    price: float
+    currency: str
+    rating: float | None
+    reason: str = Field(description="One line grounded in the product's own fields.")
+    position: int = Field(description="1-based place in the reply.")
+
+
+class Turn(BaseModel):
+    turn_id: str
+    session_id: str
+    intent: Intent
+    text: str
+    products: list[ProductCard] = Field(default_factory=list)
+    faq_sources: list[str] = Field(default_factory=list, description="Ids of the FAQ entries the reply quotes.")
+    constraints: list[str] = Field(default_factory=list, description="What the assistant understood, in words.")
+    ranker_version: str | None = None

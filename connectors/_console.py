@@ -1,0 +1,89 @@
+"""Rich output helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from assistant import Turn
+from retrieval import IngestOutcome, ProductHit
+
+# Everything for people goes to stderr, so stdout carries only the JSON that programs read.
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f}/s", style="cyan")
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Progress]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        progress.add_task(description, total=total)
+        yield progress
+
+
+def print_outcome(label: str, outcome: IngestOutcome) -> None:
+    err_console.print(f"[green]{label}:[/green] {outcome.report.summary()}")
+    for error in outcome.errors[:20]:
+        err_console.print(f"  [yellow]skipped[/yellow] {error}")
+    if len(outcome.errors) > 20:
+        err_console.print(f"  … and {len(outcome.errors) - 20} more")
+
+
+def product_table(hits: list[ProductHit]) -> Table:
+    table = Table("#", "id", "title", "brand", "category", "price", "rating", "score")
+    for position, hit in enumerate(hits, start=1):
+        product = hit.product
+        table.add_row(
+            str(position),
+            product.id,
+            product.title[:70],
+            product.brand,
+            product.category,
+            f"{product.price:,.2f} {product.currency}",
+            "" if product.rating is None else f"{product.rating:g}★",
+            f"{hit.score:.4f}",
+        )
+    return table
+
+
+def print_turn(turn: Turn) -> None:
+    if not turn.products:
+        out_console.print(turn.text)
+        if turn.faq_sources:
+            out_console.print(f"[dim]source: {', '.join(turn.faq_sources)}[/dim]")
+        return
+    out_console.print(turn.text.splitlines()[0])
+    table = Table("#", "title", "price", "rating", "why")
+    for card in turn.products:
+        rating = "" if card.rating is None else f"{card.rating:g}★"
+        table.add_row(str(card.position), card.title[:70], f"{card.price:,.2f} {card.currency}", rating, card.reason)
+    out_console.print(table)

@@ -1,0 +1,271 @@
+"""The ``shopassist`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from assistant import Assistant, AssistantError, parse_request
+from connectors._console import (
+    err_console,
+    out_console,
+    print_outcome,
+    print_turn,
+    product_table,
+    progress_bar,
+)
+from retrieval import (
+    RetrievalError,
+    SearchFilters,
+    Settings,
+    Store,
+    ensure_demo_data,
+    ingest_faq,
+    ingest_products,
+    parse_mapping,
+)
+from retrieval.loaders import detect_format
+
+app = typer.Typer(help="shopassist: a conversational shopping assistant.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load products or FAQ entries into the store.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+Mode = Literal["upsert", "snapshot"]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+BatchOption = Annotated[
+    Path | None, typer.Option("--batch", help="File with one query per line; prints one JSON object per line.")
+]
+
+
+class _State:
+    settings: Settings = Settings.model_construct()
+    store: Store | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def main_options(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Overrides SHOPASSIST_DATA_DIR (default ./var).")
+    ] = None,
+) -> None:
+    settings = Settings()
+    state.settings = settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+
+
+def _store() -> Store:
+    if state.store is None:
+        state.store = Store.from_settings(state.settings)
+    return state.store
+
+
+def _store_with_data() -> Store:
+    """The configured store; an empty one is first filled with the demo catalog and FAQ."""
+    store = _store()
+    if store.products.count() == 0 or store.faq.count() == 0:
+        err_console.print("[bold]The store is empty:[/bold] loading the demo catalog and FAQ (offline, once).")
+        for outcome in ensure_demo_data(store):
+            print_outcome("demo", outcome)
+    return store
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _queries(query: str | None, batch: Path | None, as_json: bool) -> list[str]:
+    if batch is not None:
+        if not as_json:
+            raise typer.BadParameter("--batch prints JSON lines; add --json")
+        return [line.strip() for line in batch.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not query:
+        raise typer.BadParameter("give a query or --batch FILE")
+    return [query]
+
+
+def _count_rows(path: Path, file_format: str | None) -> int:
+    """A quick row estimate for the progress bar (lines minus the CSV header)."""
+    with path.open("rb") as handle:
+        lines = sum(1 for _ in handle)
+    return max(lines - (1 if detect_format(path, file_format) == "csv" else 0), 1)
+
+
+@ingest_app.command("products")
+def ingest_products_command(
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
+    mapping: Annotated[
+        list[str] | None, typer.Option("--map", help="field=Column, e.g. --map title=Title (repeatable).")
+    ] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv|jsonl|parquet (default: from suffix).")
+    ] = None,
+    mode: Annotated[Mode, typer.Option(help="snapshot deletes products absent from the file.")] = "upsert",
+    strict: Annotated[bool, typer.Option(help="Fail the whole load on any bad row.")] = False,
+) -> None:
+    """Load a product catalog; unchanged products are not re-embedded."""
+    store = _store()
+    with progress_bar("embedding products", _count_rows(file, file_format)) as progress:
+        outcome = ingest_products(
+            store,
+            file,
+            parse_mapping(mapping or []),
+            file_format=file_format,
+            mode=mode,
+            strict=strict,
+            progress=lambda n: progress.advance(progress.task_ids[0], n),
+        )
+    print_outcome(str(file), outcome)
+
+
+@ingest_app.command("faq")
+def ingest_faq_command(
+    file: Annotated[Path, typer.Argument(help="YAML, JSON or JSONL file of FAQ entries.")],
+    mode: Annotated[Mode, typer.Option(help="snapshot (default) deletes entries absent from the file.")] = "snapshot",
+    strict: Annotated[bool, typer.Option(help="Fail the whole load on any bad entry.")] = False,
+) -> None:
+    """Load FAQ entries (id, question, answer, tags, alternatives)."""
+    outcome = ingest_faq(_store(), file, mode=mode, strict=strict)
+    print_outcome(str(file), outcome)
+
+
+@ingest_app.command("demo")
+def ingest_demo_command() -> None:
+    """Load the bundled demo catalog and FAQ into an empty store."""
+    _store_with_data()
+
+
+@app.command()
+def reindex() -> None:
+    """Re-embed every stored product and FAQ entry with the configured embedding model."""
+    store = _store()
+    for index in (store.products, store.faq):
+        with progress_bar(f"re-embedding {index.kind}", index.count()) as progress:
+            embedded = index.reindex(lambda n: progress.advance(progress.task_ids[0], n))
+        err_console.print(f"{index.kind}: {embedded} texts embedded with {store.embedder.name}")
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str | None, typer.Argument(help="What to look for; price and category words become filters.")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many products.")] = 10,
+    category: Annotated[str | None, typer.Option(help="Exact catalog category.")] = None,
+    brand: Annotated[str | None, typer.Option(help="Exact brand.")] = None,
+    price_min: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
+    price_max: Annotated[float | None, typer.Option(help="Highest price.")] = None,
+    rating_min: Annotated[float | None, typer.Option(help="Lowest rating.")] = None,
+    as_json: JsonOption = False,
+    batch: BatchOption = None,
+) -> None:
+    """Search products (dense + lexical, fused)."""
+    store = _store_with_data()
+    vocabulary = Assistant(store).vocabulary()
+    for text in _queries(query, batch, as_json):
+        request = parse_request(text, vocabulary)
+        parsed = request.constraints.to_filters()
+        explicit = {
+            "price_min": price_min,
+            "price_max": price_max,
+            "rating_min": rating_min,
+            "categories": (category,) if category else None,
+            "brands": (brand,) if brand else None,
+        }
+        filters = SearchFilters(**{**parsed.model_dump(), **{k: v for k, v in explicit.items() if v is not None}})
+        hits = store.products.search(request.query or text, filters, k)
+        if as_json:
+            _emit({"products": [{**hit.product.model_dump(mode="json"), "score": hit.score} for hit in hits]})
+        else:
+            if not filters.is_empty():
+                err_console.print(f"[dim]filters: {filters.model_dump(exclude_defaults=True)}[/dim]")
+            out_console.print(product_table(hits))
+
+
+@app.command()
+def faq(
+    question: Annotated[str | None, typer.Argument(help="A customer question.")] = None,
+    as_json: JsonOption = False,
+    batch: BatchOption = None,
+) -> None:
+    """Answer from the FAQ, or decline below the calibrated threshold."""
+    store = _store_with_data()
+    for text in _queries(question, batch, as_json):
+        hits = store.faq.search(text, k=1)
+        best = hits[0] if hits else None
+        answered = best is not None and best.score >= store.settings.faq_threshold
+        if as_json:
+            _emit(
+                {
+                    "answered": answered,
+                    "id": best.entry.id if best else None,
+                    "answer": best.entry.answer if best and answered else None,
+                    "score": best.score if best else 0.0,
+                }
+            )
+        elif best is not None and answered:
+            out_console.print(f"{best.entry.answer}\n[dim]source: {best.entry.id} · score {best.score:.2f}[/dim]")
+        else:
+            closest = f" (closest: {best.entry.id}, score {best.score:.2f})" if best else ""
+            out_console.print(f"No FAQ answer is confident enough{closest}.")
+
+
+@app.command()
+def ask(
+    text: Annotated[str, typer.Argument(help="One customer message.")],
+    session: Annotated[str | None, typer.Option("--session", help="Conversation id.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One assistant turn."""
+    turn = Assistant(_store_with_data()).reply(session or uuid.uuid4().hex, text)
+    if as_json:
+        _emit(turn.model_dump(mode="json"))
+    else:
+        print_turn(turn)
+
+
+@app.command()
+def chat(session: Annotated[str | None, typer.Option("--session", help="Conversation id.")] = None) -> None:
+    """Chat with the assistant in the terminal (empty line or Ctrl-D to leave)."""
+    assistant = Assistant(_store_with_data())
+    session_id = session or uuid.uuid4().hex
+    out_console.print(
+        "[bold]shopassist[/bold] demo store. Try “4k tv under 500”, “noise cancelling headphones” "
+        "or “what is your return policy?”. Empty line or Ctrl-D quits."
+    )
+    while True:
+        try:
+            text = out_console.input("[bold cyan]you>[/bold cyan] ")
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not text.strip() or text.strip().lower() in {"quit", "exit"}:
+            break
+        try:
+            print_turn(assistant.reply(session_id, text))
+        except AssistantError as error:
+            err_console.print(f"[red]{error}[/red]")
+
+
+@app.command()
+def info() -> None:
+    """What the store holds and how it is configured."""
+    store = _store()
+    out_console.print(
+        f"data dir: {state.settings.data_dir}\nchroma: {state.settings.chroma_url or state.settings.chroma_path}\n"
+        f"embedding model: {store.embedder.name}\nproducts: {store.products.count()}\nfaq entries: {store.faq.count()}"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except (RetrievalError, AssistantError) as error:
+        err_console.print(f"[red]error:[/red] {error}")
+        raise SystemExit(1) from error

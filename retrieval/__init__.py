@@ -1,0 +1,44 @@
+"""Catalog and FAQ ingestion and semantic + lexical retrieval (the bottom layer of shopassist)."""
+
+from retrieval._document_index import IngestMode, IngestReport
+from retrieval.catalog import FaqIndex, ProductIndex, Store
+from retrieval.demo import DEMO_PRODUCT_MAPPING, demo_catalog_path, demo_faq_path
+from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, pick_device
+from retrieval.errors import EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
+from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest_products
+from retrieval.loaders import LoadResult, load_faq, load_products, parse_mapping
+from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
+from retrieval.settings import Settings
+
+__all__ = [
+    "DEMO_PRODUCT_MAPPING",
+    "EmbeddingError",
+    "Embedder",
+    "FaqEntry",
+    "FaqHit",
+    "FaqIndex",
+    "IndexMismatchError",
+    "IngestMode",
+    "IngestOutcome",
+    "IngestReport",
+    "LoadError",
+    "LoadResult",
+    "Product",
+    "ProductHit",
+    "ProductIndex",
+    "RetrievalError",
+    "RowError",
+    "SearchFilters",
+    "SentenceTransformerEmbedder",
+    "Settings",
+    "Store",
+    "demo_catalog_path",
+    "demo_faq_path",
+    "ensure_demo_data",
+    "ingest_faq",
+    "ingest_products",
+    "load_faq",
+    "load_products",
+    "parse_mapping",
+    "pick_device",
+]

@@ -1,0 +1,320 @@
+"""What products and FAQ entries share: content-hash ingest, dense search in Chroma, lexical in SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+
+from retrieval._database import CatalogDatabase
+from retrieval.embeddings import Embedder, Vectors
+from retrieval.errors import IndexMismatchError
+from retrieval.models import MetadataValue
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+logger = logging.getLogger(__name__)
+
+IngestMode = Literal["upsert", "snapshot"]
+Progress = Callable[[int], None]
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_MAX_QUERY_TOKENS = 32
+_EMBED_CHUNK = 256
+_WRITE_CHUNK = 2000
+
+
+class IndexedDocument(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    def content_hash(self) -> str: ...
+
+    def embedding_texts(self) -> list[str]: ...
+
+    def lexical_text(self) -> str: ...
+
+    def vector_metadata(self) -> dict[str, MetadataValue]: ...
+
+    def model_dump_json(self) -> str: ...
+
+
+DocumentT = TypeVar("DocumentT", bound=IndexedDocument)
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    embedded: int = 0
+    skipped: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.deleted} deleted, {self.skipped} skipped; {self.embedded} texts embedded"
+        )
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 query: every word of the text as a quoted term, OR-ed (BM25 ranks the overlap)."""
+    tokens = list(dict.fromkeys(token.casefold() for token in _TOKEN.findall(text)))[:_MAX_QUERY_TOKENS]
+    return " OR ".join(f'"{token}"' for token in tokens) or None
+
+
+def _doc_key(doc_id: str, content_hash: str) -> str:
+    return f"{doc_id}\x1f{content_hash}"
+
+
+class DocumentIndex(Generic[DocumentT]):
+    """Documents of one kind: rows in SQLite (source of truth) and content-addressed vectors in Chroma."""
+
+    def __init__(
+        self,
+        kind: str,
+        parse: Callable[[str], DocumentT],
+        *,
+        database: CatalogDatabase,
+        chroma: Callable[[], ClientAPI],
+        embedder: Embedder,
+        query_encoder: Callable[[str], Vectors],
+        collection_prefix: str,
+    ) -> None:
+        self.kind = kind
+        self._parse = parse
+        self._database = database
+        self._chroma = chroma
+        self.embedder = embedder
+        self._encode_query = query_encoder
+        self._collection_prefix = collection_prefix
+        self._collection_cache: Collection | None = None
+
+    # -- storage ---------------------------------------------------------------------------------
+    def _model_meta_key(self) -> str:
+        return f"{self.kind}.embedding_model"
+
+    def _collection_name(self) -> str:
+        model_tag = hashlib.sha1(self.embedder.name.encode()).hexdigest()[:8]
+        return f"{self._collection_prefix}-{self.kind}-{model_tag}"
+
+    def _collection(self) -> Collection:
+        if self._collection_cache is None:
+            self._collection_cache = self._chroma().get_or_create_collection(
+                self._collection_name(),
+                embedding_function=None,
+                metadata={"embedding_model": self.embedder.name, "dimension": self.embedder.dimension},
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self._collection_cache
+
+    def _table(self) -> str:
+        self._database.ensure_kind(self.kind)
+        return self.kind
+
+    def check_model(self) -> None:
+        """Refuse to mix vectors of two models: a model change needs ``shopassist reindex``."""
+        stored = self._database.get_meta(self._model_meta_key()) if self.count() else None
+        if stored is not None and stored != self.embedder.name:
+            raise IndexMismatchError(
+                f"the {self.kind} index was built with embedding model {stored!r} but the configured model is "
+                f"{self.embedder.name!r}; run `shopassist reindex` to re-embed with the new model"
+            )
+
+    def count(self) -> int:
+        table = self._table()
+        with self._database.read() as connection:
+            return int(connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def hashes(self) -> dict[str, str]:
+        table = self._table()
+        with self._database.read() as connection:
+            return dict(connection.execute(f"SELECT id, hash FROM {table}").fetchall())
+
+    def get(self, ids: Sequence[str]) -> dict[str, DocumentT]:
+        if not ids:
+            return {}
+        table = self._table()
+        found: dict[str, DocumentT] = {}
+        with self._database.read() as connection:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                rows = connection.execute(
+                    f"SELECT id, body FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                found.update({row[0]: self._parse(row[1]) for row in rows})
+        return found
+
+    def all(self) -> list[DocumentT]:
+        table = self._table()
+        with self._database.read() as connection:
+            return [self._parse(row[0]) for row in connection.execute(f"SELECT body FROM {table} ORDER BY id")]
+
+    # -- ingest ----------------------------------------------------------------------------------
+    def ingest(
+        self,
+        documents: Iterable[DocumentT],
+        *,
+        mode: IngestMode = "upsert",
+        keep_ids: Iterable[str] = (),
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Write documents; in ``snapshot`` mode also delete ids absent from them (except ``keep_ids``).
+
+        Everything expensive (embedding, vector writes) happens before the single SQLite commit, and
+        vectors are keyed by content hash, so a failure at any point leaves the previous state serving.
+        """
+        self.check_model()
+        current = self.hashes()
+        incoming = {document.id: document for document in documents}
+        report = IngestReport()
+        changed: list[tuple[DocumentT, str]] = []
+        for document in incoming.values():
+            content_hash = document.content_hash()
+            if current.get(document.id) == content_hash:
+                report.unchanged += 1
+            else:
+                changed.append((document, content_hash))
+                if document.id in current:
+                    report.updated += 1
+                else:
+                    report.added += 1
+        deleted = set(current) - set(incoming) - set(keep_ids) if mode == "snapshot" else set()
+        report.deleted = len(deleted)
+        report.embedded = self._write_vectors(changed, progress)
+        self._commit_rows(changed, deleted)
+        stale = [_doc_key(doc_id, current[doc_id]) for doc_id in deleted]
+        stale += [_doc_key(doc.id, current[doc.id]) for doc, _ in changed if doc.id in current]
+        self._delete_vectors(stale)
+        return report
+
+    def _write_vectors(self, changed: list[tuple[DocumentT, str]], progress: Progress | None) -> int:
+        embedded = 0
+        for start in range(0, len(changed), _EMBED_CHUNK):
+            chunk = changed[start : start + _EMBED_CHUNK]
+            ids: list[str] = []
+            texts: list[str] = []
+            metadatas: list[dict[str, MetadataValue]] = []
+            for document, content_hash in chunk:
+                metadata = {**document.vector_metadata(), "doc_key": _doc_key(document.id, content_hash)}
+                for position, text in enumerate(document.embedding_texts()):
+                    ids.append(f"{document.id}\x1f{content_hash[:16]}\x1f{position}")
+                    texts.append(text)
+                    metadatas.append(metadata)
+            vectors = self.embedder.embed(texts)
+            collection = self._collection()
+            for offset in range(0, len(ids), _WRITE_CHUNK):
+                window = slice(offset, offset + _WRITE_CHUNK)
+                collection.upsert(
+                    ids=ids[window],
+                    embeddings=vectors[window],
+                    metadatas=metadatas[window],  # type: ignore[arg-type]
+                )
+            embedded += len(texts)
+            if progress is not None:
+                progress(len(chunk))
+        return embedded
+
+    def _commit_rows(self, changed: list[tuple[DocumentT, str]], deleted: set[str]) -> None:
+        table = self._table()
+        with self._database.transaction() as connection:
+            for doc_id in deleted:
+                row = connection.execute(f"SELECT rowid FROM {table} WHERE id = ?", (doc_id,)).fetchone()
+                connection.execute(f"DELETE FROM {table}_fts WHERE rowid = ?", (row[0],))
+                connection.execute(f"DELETE FROM {table} WHERE rowid = ?", (row[0],))
+            for document, content_hash in changed:
+                body = document.model_dump_json()
+                row = connection.execute(f"SELECT rowid FROM {table} WHERE id = ?", (document.id,)).fetchone()
+                if row is None:
+                    cursor = connection.execute(
+                        f"INSERT INTO {table} (id, hash, body) VALUES (?, ?, ?)", (document.id, content_hash, body)
+                    )
+                    rowid = cursor.lastrowid
+                else:
+                    rowid = row[0]
+                    connection.execute(
+                        f"UPDATE {table} SET hash = ?, body = ? WHERE rowid = ?", (content_hash, body, rowid)
+                    )
+                    connection.execute(f"DELETE FROM {table}_fts WHERE rowid = ?", (rowid,))
+                connection.execute(
+                    f"INSERT INTO {table}_fts (rowid, text) VALUES (?, ?)", (rowid, document.lexical_text())
+                )
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._model_meta_key(), self.embedder.name)
+            )
+
+    def _delete_vectors(self, doc_keys: list[str]) -> None:
+        # Leftovers are harmless (searches verify hashes against SQLite), so failures only get logged.
+        try:
+            for start in range(0, len(doc_keys), _WRITE_CHUNK):
+                self._collection().delete(where={"doc_key": {"$in": doc_keys[start : start + _WRITE_CHUNK]}})
+        except Exception:
+            logger.warning("could not delete %d stale %s vectors; they will be ignored", len(doc_keys), self.kind)
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Re-embed every stored document with the configured model (after a model change)."""
+        documents = self.all()
+        embedded = self._write_vectors([(doc, doc.content_hash()) for doc in documents], progress)
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._model_meta_key(), self.embedder.name)
+            )
+        return embedded
+
+    # -- search ----------------------------------------------------------------------------------
+    def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """(id, cosine similarity) of the ``n`` nearest documents, best first, only current versions."""
+        total = self.count()
+        if total == 0 or not query.strip():
+            return []
+        self.check_model()
+        collection = self._collection()
+        vector = self._encode_query(query)
+        result = collection.query(
+            query_embeddings=[vector],
+            n_results=min(n * 2, collection.count()),  # doubled: several vectors per document, stale ones
+            where=where,
+            include=["metadatas", "distances"],
+        )
+        metadatas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        best: dict[str, tuple[str, float]] = {}
+        for metadata, distance in zip(metadatas, distances, strict=True):
+            doc_id, _, content_hash = str(metadata["doc_key"]).partition("\x1f")
+            similarity = 1.0 - float(distance)
+            if doc_id not in best or best[doc_id][1] < similarity:
+                best[doc_id] = (content_hash, similarity)
+        current = self._current_hashes(list(best))
+        ranked = [(doc_id, sim) for doc_id, (h, sim) in best.items() if current.get(doc_id) == h]
+        ranked.sort(key=lambda item: -item[1])
+        return ranked[:n]
+
+    def _current_hashes(self, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        table = self._table()
+        with self._database.read() as connection:
+            rows = connection.execute(
+                f"SELECT id, hash FROM {table} WHERE id IN ({', '.join('?' * len(ids))})", ids
+            ).fetchall()
+        return dict(rows)
+
+    def lexical(self, query: str, n: int, sql_filter: tuple[str, list[Any]] = ("1", [])) -> list[tuple[str, float]]:
+        """(id, BM25 score, higher is better) of the ``n`` best full-text matches."""
+        match = fts_query(query)
+        if match is None:
+            return []
+        table = self._table()
+        clause, params = sql_filter
+        with self._database.read() as connection:
+            rows = connection.execute(
+                f"SELECT d.id, bm25({table}_fts) AS score FROM {table}_fts JOIN {table} d ON d.rowid = {table}_fts.rowid "
+                f"WHERE {table}_fts MATCH ? AND ({clause}) ORDER BY score LIMIT ?",
+                [match, *params, n],
+            ).fetchall()
+        return [(row[0], -float(row[1])) for row in rows]

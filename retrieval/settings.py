@@ -1,0 +1,74 @@
+"""The one configuration object of shopassist.
+
+Values come, highest priority first, from keyword arguments, ``SHOPASSIST_*`` environment variables,
+a ``shopassist.toml`` file (path in ``SHOPASSIST_CONFIG``, default ``./shopassist.toml``) and the
+defaults below. It lives in the lowest package so every layer reads the same object.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("SHOPASSIST_CONFIG", "shopassist.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPASSIST_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Chroma persistent dir, SQLite files and models.")
+    chroma_url: str | None = Field(
+        None, description="http(s)://host:port of a Chroma server; unset = embedded Chroma in data_dir."
+    )
+    collection_prefix: str = Field("shopassist", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,40}$")
+
+    embedding_model: str = Field(
+        BUNDLED_MODEL_NAME,
+        description="sentence-transformers model name or local path; the default is bundled (offline).",
+    )
+    embedding_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embedding_batch_size: int = Field(64, ge=1, le=4096)
+
+    search_candidates: int = Field(50, ge=1, le=1000, description="Candidates per signal before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    faq_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Calibrated FAQ score below which we decline.")
+    faq_calibration_slope: float = 14.0
+    faq_calibration_midpoint: float = 0.55
+
+    cards_per_reply: int = Field(5, ge=1, le=20)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
+        )
+
+    @property
+    def catalog_db_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
