@@ -1,0 +1,92 @@
+"""Shared fixtures: the real bundled MiniLM, real Chroma (ephemeral or on disk), small written catalogs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from retrieval import (
+    DEMO_PRODUCT_MAPPING,
+    SentenceTransformerEmbedder,
+    Store,
+    demo_catalog_path,
+    demo_faq_path,
+    ingest_faq,
+    ingest_products,
+)
+from retrieval.embeddings import Vectors
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Column names of tests/fixtures/products.csv → Product fields.
+FIXTURE_MAPPING = {
+    "id": "SKU",
+    "title": "Name",
+    "brand": "Maker",
+    "category": "Dept",
+    "price": "Cost",
+    "rating": "Stars",
+    "description": "Blurb",
+    "in_stock": "Stock",
+}
+
+
+class CountingEmbedder:
+    """The real model, counting how many texts it was asked to embed."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder, name: str | None = None) -> None:
+        self.inner = inner
+        self._name = name or inner.name
+        self.texts_embedded = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.texts_embedded += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def embedder(minilm: SentenceTransformerEmbedder) -> CountingEmbedder:
+    return CountingEmbedder(minilm)
+
+
+@pytest.fixture
+def store(embedder: CountingEmbedder) -> Iterator[Store]:
+    store = Store.ephemeral(embedder=embedder)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def products_csv() -> Path:
+    return FIXTURES / "products.csv"
+
+
+@pytest.fixture
+def loaded_store(store: Store, products_csv: Path) -> Store:
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    ingest_faq(store, FIXTURES / "faq.yaml")
+    return store
+
+
+@pytest.fixture(scope="session")
+def demo_store(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
+    """The shipped demo catalog and FAQ, embedded once per test session."""
+    store = Store.ephemeral(embedder=minilm)
+    ingest_products(store, demo_catalog_path(), DEMO_PRODUCT_MAPPING)
+    ingest_faq(store, demo_faq_path())
+    yield store
+    store.close()

@@ -1,0 +1,61 @@
+import pytest
+
+from assistant import MAX_MESSAGE_CHARS, Assistant, InvalidMessageError
+from retrieval import Store
+
+
+def test_product_request_gets_ranked_grounded_cards(loaded_store: Store) -> None:
+    turn = Assistant(loaded_store).reply("s1", "a 4k tv under $500")
+    assert turn.intent == "product_search"
+    assert turn.products and all(card.category == "TVs" and card.price <= 500 for card in turn.products)
+    assert turn.constraints == ["TVs", "under $500"]
+    assert turn.ranker_version == "baseline-1"
+    for card in turn.products:
+        assert "under $500" in card.reason
+        assert card.title in turn.text and f"${card.price:,.2f}" in turn.text
+    assert [card.position for card in turn.products] == list(range(1, len(turn.products) + 1))
+
+
+def test_faq_question_is_answered_with_its_source(loaded_store: Store) -> None:
+    turn = Assistant(loaded_store).reply("s1", "what's your return policy?")
+    assert turn.intent == "faq"
+    assert turn.faq_sources == ["returns"]
+    assert "30 days" in turn.text
+    assert turn.products == []
+
+
+def test_unanswerable_question_is_declined_not_invented(loaded_store: Store) -> None:
+    turn = Assistant(loaded_store).reply("s1", "do you sponsor the local football team?")
+    assert turn.intent == "faq"
+    assert turn.faq_sources == [] and turn.products == []
+    assert "person" in turn.text
+
+
+def test_impossible_constraints_get_a_clear_no_results_reply(loaded_store: Store) -> None:
+    turn = Assistant(loaded_store).reply("s1", "tv under $5")
+    assert turn.products == []
+    assert "couldn't find" in turn.text and "TVs" in turn.text
+
+
+def test_better_rated_products_win_ties_in_the_baseline_ranker(loaded_store: Store) -> None:
+    turn = Assistant(loaded_store).reply("s1", "laptop")
+    ratings = {card.id: card.rating for card in turn.products}
+    assert list(ratings)[0] in {"lp-3", "lp-1"}
+    assert set(ratings) >= {"lp-1", "lp-2", "lp-3"}
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t"])
+def test_empty_messages_are_refused(loaded_store: Store, text: str) -> None:
+    with pytest.raises(InvalidMessageError, match="session 's9': the message is empty"):
+        Assistant(loaded_store).reply("s9", text)
+
+
+def test_huge_messages_are_refused_with_the_limit(loaded_store: Store) -> None:
+    with pytest.raises(InvalidMessageError, match=f"limit is {MAX_MESSAGE_CHARS}"):
+        Assistant(loaded_store).reply("s9", "tv " * MAX_MESSAGE_CHARS)
+
+
+def test_demo_store_4k_tv_under_500(demo_store: Store) -> None:
+    turn = Assistant(demo_store).reply("demo", "4k tv under 500")
+    assert len(turn.products) >= 3
+    assert all(card.category == "TVs" and card.price <= 500 for card in turn.products)

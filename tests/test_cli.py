@@ -1,0 +1,118 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.cli import app
+from tests.conftest import FIXTURE_MAPPING, FIXTURES
+
+runner = CliRunner()
+MAP_ARGS = [arg for field, column in FIXTURE_MAPPING.items() for arg in ("--map", f"{field}={column}")]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SHOPASSIST_DATA_DIR", str(tmp_path / "var"))
+    return tmp_path / "var"
+
+
+@pytest.fixture
+def cli_store(data_dir: Path) -> Path:
+    result = runner.invoke(app, ["ingest", "products", str(FIXTURES / "products.csv"), *MAP_ARGS])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["ingest", "faq", str(FIXTURES / "faq.yaml")])
+    assert result.exit_code == 0, result.output
+    return data_dir
+
+
+def _json_lines(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_ingest_reports_and_is_idempotent(cli_store: Path) -> None:
+    result = runner.invoke(app, ["ingest", "products", str(FIXTURES / "products.csv"), *MAP_ARGS])
+    assert result.exit_code == 0
+    assert "0 added, 0 updated, 12 unchanged" in result.output
+    assert "0 texts embedded" in result.output
+
+
+def test_ingest_skips_bad_rows_and_strict_fails(data_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("title,price\nGood,1\nBad,oops\n")
+    result = runner.invoke(app, ["ingest", "products", str(path)])
+    assert result.exit_code == 0
+    assert "1 added" in result.output and "1 skipped" in result.output
+    assert "bad.csv:3: price" in result.output
+    strict = runner.invoke(app, ["ingest", "products", str(path), "--strict"])
+    assert strict.exit_code != 0
+    assert "bad.csv:3: price" in str(strict.exception)
+
+
+def test_search_json_applies_words_as_filters(cli_store: Path) -> None:
+    result = runner.invoke(app, ["search", "4k tv under 500", "--json"])
+    assert result.exit_code == 0, result.output
+    (payload,) = _json_lines(result.stdout)
+    products = payload["products"]
+    assert isinstance(products, list) and products
+    assert all(p["category"] == "TVs" and p["price"] <= 500 and "score" in p for p in products)
+
+
+def test_search_and_faq_batch_print_one_object_per_query(cli_store: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "queries.txt"
+    batch.write_text("OLED65C3PUA\nnoise cancelling headphones\n\n")
+    result = runner.invoke(app, ["search", "--batch", str(batch), "--json", "--k", "2"])
+    assert result.exit_code == 0, result.output
+    first, second = _json_lines(result.stdout)
+    assert first["products"][0]["id"] == "tv-2"  # type: ignore[index]
+    assert len(second["products"]) == 2  # type: ignore[arg-type]
+
+    batch.write_text("how much is shipping\nwhat is the meaning of life\n")
+    result = runner.invoke(app, ["faq", "--batch", str(batch), "--json"])
+    answered, declined = _json_lines(result.stdout)
+    assert answered["answered"] is True and answered["id"] == "shipping"
+    assert declined["answered"] is False and declined["answer"] is None
+
+
+def test_faq_json(cli_store: Path) -> None:
+    result = runner.invoke(app, ["faq", "which payment methods do you take", "--json"])
+    (payload,) = _json_lines(result.stdout)
+    assert payload["answered"] is True and payload["id"] == "payment"
+    assert isinstance(payload["score"], float) and payload["score"] >= 0.5
+
+
+def test_ask_json_is_a_serialised_turn(cli_store: Path) -> None:
+    result = runner.invoke(app, ["ask", "wireless headphones under $300", "--session", "abc", "--json"])
+    assert result.exit_code == 0, result.output
+    (turn,) = _json_lines(result.stdout)
+    assert turn["session_id"] == "abc" and turn["intent"] == "product_search"
+    assert all(card["price"] <= 300 for card in turn["products"])  # type: ignore[index, union-attr]
+
+
+def test_batch_needs_json(cli_store: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "q.txt"
+    batch.write_text("tv\n")
+    result = runner.invoke(app, ["search", "--batch", str(batch)])
+    assert result.exit_code != 0
+    assert "--json" in result.output
+
+
+def test_chat_answers_until_an_empty_line(cli_store: Path) -> None:
+    result = runner.invoke(app, ["chat"], input="how much is shipping\n\n")
+    assert result.exit_code == 0, result.output
+    assert "Shipping is free" in result.output
+
+
+def test_console_script_prints_a_clear_error_and_exits_1(data_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "bad.csv"
+    path.write_text("title,price\nGood,1\nBad,oops\n")
+    script = Path(sys.executable).with_name("shopassist")
+    completed = subprocess.run(
+        [str(script), "ingest", "products", str(path), "--strict"], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 1
+    assert "error:" in completed.stderr and "bad.csv:3: price: cannot parse 'oops' as a price" in completed.stderr
+    assert completed.stdout == ""

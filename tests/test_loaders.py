@@ -1,0 +1,121 @@
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from retrieval import DEMO_PRODUCT_MAPPING, LoadError, demo_catalog_path, demo_faq_path, load_faq, load_products
+from retrieval.loaders import parse_mapping
+from tests.conftest import FIXTURE_MAPPING
+
+
+def test_mapped_csv_loads_every_field(products_csv: Path) -> None:
+    result = load_products(products_csv, FIXTURE_MAPPING)
+    assert result.errors == []
+    by_id = {product.id: product for product in result.records}
+    assert len(by_id) == 12
+    tv = by_id["tv-2"]
+    assert (tv.title, tv.brand, tv.category, tv.price, tv.rating) == (
+        "LG 65 inch OLED evo C3 4K TV OLED65C3PUA",
+        "LG",
+        "TVs",
+        1799.99,
+        4.8,
+    )
+    assert by_id["tv-4"].in_stock is False
+    assert by_id["hp-3"].rating is None
+
+
+def test_bad_rows_are_reported_with_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "shop.csv"
+    path.write_text(
+        "title,price,rating\n"
+        "Good TV,$100,4\n"
+        "No price TV,,4\n"
+        '"Multi\nline title",abc,3\n'
+        "Overrated,$5,9\n"
+        ",10,\n"
+    )
+    result = load_products(path)
+    assert [product.title for product in result.records] == ["Good TV"]
+    found = {(error.line, error.field) for error in result.errors}
+    assert found == {(3, "price"), (4, "price"), (6, "rating"), (7, "title")}
+    assert all(error.source == str(path) for error in result.errors)
+    assert "shop.csv:4: price: cannot parse 'abc' as a price" in str(result.errors[1])
+
+
+def test_strict_mode_raises_with_every_row_error(tmp_path: Path) -> None:
+    path = tmp_path / "shop.csv"
+    path.write_text("title,price\nA,1\nB,x\nC,\n")
+    with pytest.raises(LoadError) as raised:
+        load_products(path).raise_if_errors(path)
+    assert len(raised.value.row_errors) == 2
+    assert "shop.csv:3: price" in str(raised.value)
+
+
+def test_jsonl_and_parquet_with_mapping(tmp_path: Path) -> None:
+    rows = [
+        {"sku": "a", "name": "Alpha speaker", "cost": 10.5, "extra": {"color": "red"}},
+        {"sku": "b", "name": "Beta speaker", "cost": "$1,000"},
+    ]
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text("\n".join(json.dumps(row) for row in rows) + "\nnot json\n")
+    mapping = {"id": "sku", "title": "name", "price": "cost", "attributes": "extra"}
+    result = load_products(jsonl, mapping)
+    assert [(p.id, p.price) for p in result.records] == [("a", 10.5), ("b", 1000.0)]
+    assert result.records[0].attributes == {"color": "red"}
+    assert [(error.line, error.field) for error in result.errors] == [(3, "row")]
+
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.Table.from_pylist([{"sku": "a", "name": "Alpha", "cost": 3.0}]), parquet)
+    assert load_products(parquet, {"id": "sku", "title": "name", "price": "cost"}).records[0].price == 3.0
+
+
+def test_duplicate_explicit_ids_are_errors_and_derived_ids_are_numbered(tmp_path: Path) -> None:
+    explicit = tmp_path / "explicit.csv"
+    explicit.write_text("id,title,price\nx,A,1\nx,B,2\n")
+    result = load_products(explicit)
+    assert [error.field for error in result.errors] == ["id"]
+    assert "first on line 2" in result.errors[0].message
+
+    derived = tmp_path / "derived.csv"
+    derived.write_text("title,price\nSame,1\nSame,2\n")
+    first, second = load_products(derived).records
+    assert second.id == f"{first.id}-2"
+    assert load_products(derived).records[0].id == first.id  # stable across loads
+
+
+def test_mapping_syntax_errors() -> None:
+    assert parse_mapping(["title=Name", "attributes.color=Colour"]) == {"title": "Name", "attributes.color": "Colour"}
+    with pytest.raises(LoadError, match="unknown field 'colour'"):
+        parse_mapping(["colour=Colour"])
+    with pytest.raises(LoadError, match="field=Column"):
+        parse_mapping(["title"])
+
+
+def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="no such file"):
+        load_products(tmp_path / "nope.csv")
+    with pytest.raises(LoadError, match="pass --format"):
+        load_products(tmp_path / "catalog.xlsx")
+
+
+def test_demo_catalog_and_faq() -> None:
+    catalog = load_products(demo_catalog_path(), DEMO_PRODUCT_MAPPING)
+    assert len(catalog.records) == 642
+    assert [(error.line, error.field) for error in catalog.errors] == [(211, "price")]
+    brands = {product.brand for product in catalog.records}
+    assert {"Apple", "Samsung", "Swann"} <= brands and "SWANN" not in brands and "MacBook" not in brands
+    faq = load_faq(demo_faq_path())
+    assert faq.errors == [] and len(faq.records) >= 40
+    tags = {tag for entry in faq.records for tag in entry.tags}
+    assert {"shipping", "returns", "warranty", "payment", "price match", "pickup", "privacy", "gift cards"} <= tags
+
+
+def test_faq_entries_are_validated_with_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "faq.yaml"
+    path.write_text("- id: a\n  question: Q?\n  answer: A.\n- id: b\n  question: Missing answer\n")
+    result = load_faq(path)
+    assert [entry.id for entry in result.records] == ["a"]
+    assert [(error.line, error.field) for error in result.errors] == [(4, "answer")]

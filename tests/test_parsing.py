@@ -1,0 +1,102 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant import Vocabulary, parse_request
+from retrieval._parsing import brand_from_title, canonical_spellings, parse_price, parse_rating
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("$1,299.99", (1299.99, None, "USD")),
+        ("1299.99", (1299.99, None, None)),
+        ("$20.99 ", (20.99, None, "USD")),
+        ("$299.99through-$449.99", (299.99, 449.99, "USD")),
+        ("€12.50", (12.5, None, "EUR")),
+        ("USD 30", (30.0, None, "USD")),
+    ],
+)
+def test_prices_parse(raw: str, expected: tuple[float, float | None, str | None]) -> None:
+    assert parse_price(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "-5", "12 apples", "$10 - $5", ""])
+def test_bad_prices_are_rejected_with_the_value(raw: str) -> None:
+    with pytest.raises(ValueError, match="price"):
+        parse_price(raw)
+
+
+@given(st.decimals(min_value=0, max_value=10_000_000, places=2))
+def test_formatted_prices_round_trip(amount: object) -> None:
+    value = float(amount)  # type: ignore[arg-type]
+    assert parse_price(f"${value:,.2f}")[0] == pytest.approx(value)
+    assert parse_price(f"{value:.2f}")[0] == pytest.approx(value)
+
+
+def test_ratings() -> None:
+    assert parse_rating("Rated 4.8 out of 5 stars based on 1,125 reviews.") == (4.8, 1125)
+    assert parse_rating("4") == (4.0, None)
+    assert parse_rating("No Reviews") == (None, None)
+    with pytest.raises(ValueError, match="outside"):
+        parse_rating("7.5")
+
+
+def test_brand_rule() -> None:
+    assert brand_from_title("MacBook Air 13-inch M2") == "Apple"
+    assert brand_from_title("Xbox Series X 1TB") == "Microsoft"
+    assert brand_from_title('Samsung 55" Class TV') == "Samsung"
+    assert canonical_spellings(["SWANN", "Swann", "Swann"])["swann"] == "Swann"
+
+
+VOCABULARY = Vocabulary.of(
+    ["TVs", "Laptops & Notebook Computers", "Gaming Laptops & Notebook Computers", "Headphones & Earbuds"],
+    ["Samsung", "LG", "Sony"],
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "price_min", "price_max"),
+    [
+        ("4k tv under 500", "TVs", None, 500),
+        ("a laptop between $300 and $600", "Laptops & Notebook Computers", 300, 600),
+        ("gaming laptop under 2k", "Gaming Laptops & Notebook Computers", None, 2000),
+        ("earbuds around 200", "Headphones & Earbuds", 160, 240),
+        ("television over $1,000", "TVs", 1000, None),
+        ("headphones 100-250", "Headphones & Earbuds", 100, 250),
+    ],
+)
+def test_request_constraints(text: str, category: str, price_min: float | None, price_max: float | None) -> None:
+    constraints = parse_request(text, VOCABULARY).constraints
+    assert constraints.category == category
+    assert constraints.price_min == price_min
+    assert constraints.price_max == price_max
+
+
+def test_brand_rating_and_residual_query() -> None:
+    request = parse_request("Samsung tv 4 stars and up under $800", VOCABULARY)
+    assert request.constraints.brand == "Samsung"
+    assert request.constraints.rating_min == 4
+    assert request.constraints.price_max == 800
+    assert request.query == "Samsung tv"
+
+
+def test_4k_is_not_a_price() -> None:
+    assert parse_request("4k tv", VOCABULARY).constraints.price_max is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_parser_never_raises(text: str) -> None:
+    request = parse_request(text, VOCABULARY)
+    assert isinstance(request.query, str)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.sampled_from(["😀", "<script>alert(1)</script>", "'; DROP TABLE products; --", "ü", "\x00", "tv "]),
+    st.integers(min_value=1, max_value=2500),
+)
+def test_parser_survives_huge_and_hostile_messages(fragment: str, repeat: int) -> None:
+    text = (fragment * repeat)[:10_000]
+    parse_request(text, VOCABULARY)

@@ -1,0 +1,163 @@
+from pathlib import Path
+
+import pytest
+
+from retrieval import IndexMismatchError, LoadError, Product, SearchFilters, Store, ingest_products
+from tests.conftest import FIXTURE_MAPPING, CountingEmbedder
+
+
+def _rewrite(source: Path, target: Path, replacements: dict[str, str], drop_prefixes: tuple[str, ...] = ()) -> Path:
+    lines = [line for line in source.read_text().splitlines() if not line.startswith(drop_prefixes)]
+    text = "\n".join(lines) + "\n"
+    for old, new in replacements.items():
+        assert old in text
+        text = text.replace(old, new)
+    target.write_text(text)
+    return target
+
+
+def test_reingesting_an_unchanged_catalog_embeds_nothing(
+    store: Store, embedder: CountingEmbedder, products_csv: Path
+) -> None:
+    first = ingest_products(store, products_csv, FIXTURE_MAPPING).report
+    assert (first.added, first.embedded) == (12, 12)
+    embedded_before = embedder.texts_embedded
+    again = ingest_products(store, products_csv, FIXTURE_MAPPING).report
+    assert (again.added, again.updated, again.unchanged, again.embedded) == (0, 0, 12, 0)
+    assert embedder.texts_embedded == embedded_before
+
+
+def test_changed_rows_are_re_embedded_and_served(store: Store, products_csv: Path, tmp_path: Path) -> None:
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    changed = _rewrite(products_csv, tmp_path / "v2.csv", {"$229.99": "$199.99"})
+    report = ingest_products(store, changed, FIXTURE_MAPPING).report
+    assert (report.updated, report.unchanged, report.embedded) == (1, 11, 1)
+    hits = store.products.search("TCL 43 inch 4K TV", k=3)
+    tcl = [hit.product for hit in hits if hit.product.id == "tv-3"]
+    assert tcl and tcl[0].price == 199.99
+    assert len({hit.product.id for hit in hits}) == len(hits), "old vector version must not show up again"
+
+
+def test_snapshot_deletes_absent_rows_but_upsert_keeps_them(store: Store, products_csv: Path, tmp_path: Path) -> None:
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    smaller = _rewrite(products_csv, tmp_path / "smaller.csv", {}, drop_prefixes=("cam-",))
+    assert ingest_products(store, smaller, FIXTURE_MAPPING, mode="upsert").report.deleted == 0
+    assert store.products.count() == 12
+    report = ingest_products(store, smaller, FIXTURE_MAPPING, mode="snapshot").report
+    assert report.deleted == 2
+    assert store.products.count() == 10
+    assert all(not hit.product.id.startswith("cam-") for hit in store.products.search("security camera DVR", k=10))
+
+
+def test_snapshot_keeps_products_whose_row_was_rejected(store: Store, products_csv: Path, tmp_path: Path) -> None:
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    broken = _rewrite(products_csv, tmp_path / "broken.csv", {"$319.99": "call us"})
+    outcome = ingest_products(store, broken, FIXTURE_MAPPING, mode="snapshot")
+    assert outcome.report.deleted == 0 and outcome.report.skipped == 1
+    assert "cam-1" in store.products.get(["cam-1"])
+
+
+def test_strict_ingest_writes_nothing(store: Store, products_csv: Path, tmp_path: Path) -> None:
+    broken = _rewrite(products_csv, tmp_path / "broken.csv", {"$319.99": "call us"})
+    with pytest.raises(LoadError, match=r"broken.csv:12: price"):
+        ingest_products(store, broken, FIXTURE_MAPPING, strict=True)
+    assert store.products.count() == 0
+
+
+def test_failed_ingest_leaves_the_previous_catalog_serving(
+    store: Store, products_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    changed = _rewrite(products_csv, tmp_path / "v2.csv", {"$379.99": "$279.99", "$449.99": "$399.99"})
+    original = Product.lexical_text
+
+    def fail_on_lenovo(product: Product) -> str:
+        if product.id == "lp-2":  # fails inside the SQLite transaction, after vectors were written
+            raise RuntimeError("disk on fire")
+        return original(product)
+
+    monkeypatch.setattr(Product, "lexical_text", fail_on_lenovo)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest_products(store, changed, FIXTURE_MAPPING)
+    monkeypatch.undo()
+
+    assert store.products.get(["tv-1"])["tv-1"].price == 379.99
+    hits = store.products.search("Samsung Crystal UHD TV", k=5)
+    samsung = [hit.product for hit in hits if hit.product.id == "tv-1"]
+    assert samsung and samsung[0].price == 379.99
+    assert len({hit.product.id for hit in hits}) == len(hits)
+
+    report = ingest_products(store, changed, FIXTURE_MAPPING).report
+    assert report.updated == 2
+    assert store.products.get(["tv-1"])["tv-1"].price == 279.99
+
+
+def test_persistent_store_survives_reopening_and_refuses_another_model(
+    tmp_path: Path, embedder: CountingEmbedder, products_csv: Path
+) -> None:
+    store = Store.persistent(tmp_path, embedder=embedder)
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    store.close()
+
+    reopened = Store.persistent(tmp_path, embedder=embedder)
+    assert reopened.products.count() == 12
+    assert reopened.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
+    reopened.close()
+
+    other_model = Store.persistent(tmp_path, embedder=CountingEmbedder(embedder.inner, name="another-model"))
+    with pytest.raises(IndexMismatchError, match="shopassist reindex"):
+        other_model.products.search("tv")
+    assert other_model.products.reindex() == 12
+    assert other_model.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
+    other_model.close()
+
+
+def test_filters_hold_for_every_result(loaded_store: Store) -> None:
+    cases = [
+        (SearchFilters(price_max=400), lambda p: p.price <= 400),
+        (SearchFilters(price_min=300, price_max=1200), lambda p: 300 <= p.price <= 1200),
+        (SearchFilters(categories=("TVs",)), lambda p: p.category == "TVs"),
+        (SearchFilters(brands=("Apple",)), lambda p: p.brand == "Apple"),
+        (SearchFilters(exclude_brands=("Apple", "Sony")), lambda p: p.brand not in ("Apple", "Sony")),
+        (SearchFilters(rating_min=4.6), lambda p: p.rating is not None and p.rating >= 4.6),
+        (SearchFilters(in_stock=True), lambda p: p.in_stock),
+    ]
+    for filters, holds in cases:
+        hits = loaded_store.products.search("good quality", filters, k=12)
+        assert hits, filters
+        assert all(holds(hit.product) for hit in hits), filters
+
+
+def test_fusion_brings_exact_model_numbers_to_the_top(loaded_store: Store) -> None:
+    for query, expected in [("SWDVK-846808MQBWF", "cam-1"), ("75U8K", "tv-4"), ("UN55CU7000", "tv-1")]:
+        hits = loaded_store.products.search(query, k=3)
+        assert hits[0].product.id == expected, query
+        assert hits[0].lexical_rank == 1
+
+
+def test_dense_retrieval_finds_meaning_without_shared_words(loaded_store: Store) -> None:
+    hits = loaded_store.products.search("something to block out airplane noise", k=3)
+    assert {"hp-1", "hp-2"} & {hit.product.id for hit in hits[:2]}
+    assert hits[0].dense_rank is not None
+
+
+def test_filter_only_search_lists_best_rated(loaded_store: Store) -> None:
+    hits = loaded_store.products.search("", SearchFilters(categories=("Laptops",)), k=3)
+    assert [hit.product.id for hit in hits] == ["lp-3", "lp-1", "lp-2"]
+
+
+def test_faq_score_separates_answerable_from_unanswerable(loaded_store: Store) -> None:
+    answered = loaded_store.faq.answer("how do I return an item I bought?")
+    assert answered is not None and answered.entry.id == "returns"
+    assert loaded_store.faq.answer("where's my parcel") is not None
+    for question in ["what's the weather like in Paris", "who won the football game yesterday"]:
+        hit = loaded_store.faq.search(question, k=1)[0]
+        assert hit.score < 0.5
+        assert loaded_store.faq.answer(question) is None
+    good = loaded_store.faq.search("how much is shipping", k=1)[0]
+    assert 0 <= hit.score < good.score <= 1
+
+
+def test_empty_store_and_blank_query_return_nothing(store: Store) -> None:
+    assert store.products.search("anything") == []
+    assert store.faq.answer("anything") is None
