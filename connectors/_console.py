@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -53,7 +54,7 @@ def progress_bar(description: str, total: int) -> Iterator[Progress]:
 def print_outcome(label: str, outcome: IngestOutcome) -> None:
     err_console.print(f"[green]{label}:[/green] {outcome.report.summary()}")
     for error in outcome.errors[:20]:
-        err_console.print(f"  [yellow]skipped[/yellow] {error}")
+        err_console.print(f"  [yellow]skipped[/yellow] {escape(str(error))}", soft_wrap=True, highlight=False)
     if len(outcome.errors) > 20:
         err_console.print(f"  … and {len(outcome.errors) - 20} more")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 
 from assistant import Assistant, AssistantError, parse_request
 from connectors._console import (
@@ -267,5 +268,5 @@ def main() -> None:
     try:
         app()
     except (RetrievalError, AssistantError) as error:
-        err_console.print(f"[red]error:[/red] {error}")
+        err_console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from error
