@@ -23,6 +23,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 

@@ -67,7 +67,8 @@ _PRICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 _RATING = re.compile(
-    r"\b(?:at least\s+|rated\s+)?(\d(?:\.\d)?)\s*(?:\+\s*)?(?:stars?|★)(?:\s*(?:and up|or more|or better|\+|and above))?",
+    r"\b(?:at least\s+|rated\s+)?(\d(?:\.\d)?)\s*(?:\+\s*)?(?:stars?|★)"
+    r"(?:\s*(?:and up|or more|or better|\+|and above))?",
     re.I,
 )
 _WORD = re.compile(r"[a-z0-9]+")

@@ -13,6 +13,7 @@ from retrieval._database import CatalogDatabase
 from retrieval.embeddings import Embedder, Vectors
 from retrieval.errors import IndexMismatchError
 from retrieval.models import MetadataValue
+from retrieval.settings import Settings
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -75,25 +76,27 @@ def _doc_key(doc_id: str, content_hash: str) -> str:
 class DocumentIndex(Generic[DocumentT]):
     """Documents of one kind: rows in SQLite (source of truth) and content-addressed vectors in Chroma."""
 
+    kind: str
+
     def __init__(
         self,
-        kind: str,
-        parse: Callable[[str], DocumentT],
-        *,
         database: CatalogDatabase,
         chroma: Callable[[], ClientAPI],
         embedder: Embedder,
         query_encoder: Callable[[str], Vectors],
         collection_prefix: str,
+        settings: Settings,
     ) -> None:
-        self.kind = kind
-        self._parse = parse
         self._database = database
         self._chroma = chroma
         self.embedder = embedder
         self._encode_query = query_encoder
         self._collection_prefix = collection_prefix
         self._collection_cache: Collection | None = None
+        self._settings = settings
+
+    def _parse(self, body: str) -> DocumentT:
+        raise NotImplementedError
 
     # -- storage ---------------------------------------------------------------------------------
     def _model_meta_key(self) -> str:
@@ -252,7 +255,9 @@ class DocumentIndex(Generic[DocumentT]):
         # Leftovers are harmless (searches verify hashes against SQLite), so failures only get logged.
         try:
             for start in range(0, len(doc_keys), _WRITE_CHUNK):
-                self._collection().delete(where={"doc_key": {"$in": doc_keys[start : start + _WRITE_CHUNK]}})
+                batch: list[str | int | float | bool] = list(doc_keys[start : start + _WRITE_CHUNK])
+                condition: dict[Literal["$in", "$nin"], list[str | int | float | bool]] = {"$in": batch}
+                self._collection().delete(where={"doc_key": condition})
         except Exception:
             logger.warning("could not delete %d stale %s vectors; they will be ignored", len(doc_keys), self.kind)
 
@@ -276,7 +281,7 @@ class DocumentIndex(Generic[DocumentT]):
         collection = self._collection()
         vector = self._encode_query(query)
         result = collection.query(
-            query_embeddings=[vector],
+            query_embeddings=[vector.tolist()],
             n_results=min(n * 2, collection.count()),  # doubled: several vectors per document, stale ones
             where=where,
             include=["metadatas", "distances"],
@@ -313,7 +318,8 @@ class DocumentIndex(Generic[DocumentT]):
         clause, params = sql_filter
         with self._database.read() as connection:
             rows = connection.execute(
-                f"SELECT d.id, bm25({table}_fts) AS score FROM {table}_fts JOIN {table} d ON d.rowid = {table}_fts.rowid "
+                f"SELECT d.id, bm25({table}_fts) AS score FROM {table}_fts "
+                f"JOIN {table} d ON d.rowid = {table}_fts.rowid "
                 f"WHERE {table}_fts MATCH ? AND ({clause}) ORDER BY score LIMIT ?",
                 [match, *params, n],
             ).fetchall()

@@ -94,7 +94,7 @@ def brand_from_title(title: str) -> str:
     words = re.findall(r"[\w][\w&+.'-]*", title)
     if not words:
         return ""
-    first = words[0].rstrip(".-'")
+    first = str(words[0]).rstrip(".-'")
     return BRAND_ALIASES.get(first.lower(), first)
 
 

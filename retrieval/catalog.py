@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+import numpy as np
+
 from retrieval._database import CatalogDatabase
 from retrieval._document_index import DocumentIndex
 from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, Vectors
@@ -22,9 +24,10 @@ if TYPE_CHECKING:
 
 
 class ProductIndex(DocumentIndex[Product]):
-    def __init__(self, *, settings: Settings, **kwargs: object) -> None:
-        super().__init__("products", Product.model_validate_json, **kwargs)  # type: ignore[arg-type]
-        self._settings = settings
+    kind = "products"
+
+    def _parse(self, body: str) -> Product:
+        return Product.model_validate_json(body)
 
     def search(self, query: str, filters: SearchFilters | None = None, k: int = 10) -> list[ProductHit]:
         """Dense and lexical retrieval under the same filters, fused by reciprocal rank (RRF).
@@ -90,9 +93,10 @@ class ProductIndex(DocumentIndex[Product]):
 
 
 class FaqIndex(DocumentIndex[FaqEntry]):
-    def __init__(self, *, settings: Settings, **kwargs: object) -> None:
-        super().__init__("faq", FaqEntry.model_validate_json, **kwargs)  # type: ignore[arg-type]
-        self._settings = settings
+    kind = "faq"
+
+    def _parse(self, body: str) -> FaqEntry:
+        return FaqEntry.model_validate_json(body)
 
     def calibrate(self, similarity: float) -> float:
         """Cosine similarity → probability that the entry answers the question (logistic fit)."""
@@ -141,19 +145,14 @@ class Store:
         self.settings = settings
         self.embedder = embedder
         self._database = database
-        shared = {
-            "database": database,
-            "chroma": functools.cache(chroma),
-            "embedder": embedder,
-            "query_encoder": functools.lru_cache(maxsize=2048)(self._encode_query),
-            "collection_prefix": collection_prefix,
-            "settings": settings,
-        }
-        self.products = ProductIndex(**shared)
-        self.faq = FaqIndex(**shared)
+        chroma_client = functools.cache(chroma)
+        # Both indexes see the same customer message; encode it once.
+        encode = functools.lru_cache(maxsize=2048)(self._encode_query)
+        self.products = ProductIndex(database, chroma_client, embedder, encode, collection_prefix, settings)
+        self.faq = FaqIndex(database, chroma_client, embedder, encode, collection_prefix, settings)
 
     def _encode_query(self, text: str) -> Vectors:
-        return self.embedder.embed([text])[0]
+        return np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
 
     @classmethod
     def persistent(
