@@ -20,6 +20,8 @@ run: setup
 	$(BIN)/shopassist chat
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: setup
