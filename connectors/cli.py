@@ -25,9 +25,12 @@ from retrieval import (
     SearchFilters,
     Settings,
     Store,
+    demo_catalog_path,
+    demo_faq_path,
     ensure_demo_data,
     ingest_faq,
     ingest_products,
+    load_faq,
     parse_mapping,
 )
 from retrieval.loaders import detect_format
@@ -72,7 +75,10 @@ def _store_with_data() -> Store:
     store = _store()
     if store.products.count() == 0 or store.faq.count() == 0:
         err_console.print("[bold]The store is empty:[/bold] loading the demo catalog and FAQ (offline, once).")
-        for outcome in ensure_demo_data(store):
+        total = _count_rows(demo_catalog_path(), None) + len(load_faq(demo_faq_path()).records)
+        with progress_bar("embedding demo data", total) as progress:
+            outcomes = ensure_demo_data(store, lambda n: progress.advance(progress.task_ids[0], n))
+        for outcome in outcomes:
             print_outcome("demo", outcome)
     return store
 
