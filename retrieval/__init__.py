@@ -1,9 +1,10 @@
 """Catalog and FAQ ingestion and semantic + lexical retrieval (the bottom layer of shopassist)."""
 
 from retrieval._document_index import IngestMode, IngestReport
+from retrieval._onnx import OnnxEmbedder
 from retrieval.catalog import FaqIndex, ProductIndex, Store
 from retrieval.demo import DEMO_PRODUCT_MAPPING, demo_catalog_path, demo_faq_path
-from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, pick_device
+from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, pick_device
 from retrieval.errors import EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
 from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest_products
 from retrieval.loaders import LoadResult, load_faq, load_products, parse_mapping
@@ -23,6 +24,7 @@ __all__ = [
     "IngestReport",
     "LoadError",
     "LoadResult",
+    "OnnxEmbedder",
     "Product",
     "ProductHit",
     "ProductIndex",
@@ -34,6 +36,7 @@ __all__ = [
     "Store",
     "demo_catalog_path",
     "demo_faq_path",
+    "embedder_from_settings",
     "ensure_demo_data",
     "ingest_faq",
     "ingest_products",

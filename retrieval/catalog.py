@@ -14,7 +14,7 @@ import numpy as np
 
 from retrieval._database import CatalogDatabase
 from retrieval._document_index import DocumentIndex
-from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, Vectors
+from retrieval.embeddings import Embedder, Vectors, embedder_from_settings
 from retrieval.errors import RetrievalError
 from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
 from retrieval.settings import Settings
@@ -224,9 +224,7 @@ class Store:
         embedder: Embedder | None,
         prefix: str,
     ) -> Store:
-        embedder = embedder or SentenceTransformerEmbedder(
-            settings.embedding_model, device=settings.embedding_device, batch_size=settings.embedding_batch_size
-        )
+        embedder = embedder or embedder_from_settings(settings)
         return cls(settings=settings, database=database, chroma=chroma, embedder=embedder, collection_prefix=prefix)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval.errors import EmbeddingError
-from retrieval.settings import BUNDLED_MODEL_NAME
+from retrieval.settings import BUNDLED_MODEL_NAME, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -105,3 +105,19 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def embedder_from_settings(settings: Settings) -> Embedder:
+    """The configured backend; ``auto`` means ONNX Runtime on the CPU and PyTorch (fp16) on CUDA."""
+    backend = settings.embedding_backend
+    if backend == "auto":
+        backend = "torch" if pick_device(settings.embedding_device) == "cuda" else "onnx"
+    if backend == "onnx":
+        from retrieval._onnx import OnnxEmbedder
+
+        return OnnxEmbedder(
+            settings.embedding_model, cache_dir=settings.models_path / "onnx", batch_size=settings.embedding_batch_size
+        )
+    return SentenceTransformerEmbedder(
+        settings.embedding_model, device=settings.embedding_device, batch_size=settings.embedding_batch_size
+    )

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or local path; the default is bundled (offline).",
     )
     embedding_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embedding_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="auto = ONNX Runtime on the CPU (faster queries), PyTorch on CUDA."
+    )
     embedding_batch_size: int = Field(64, ge=1, le=4096)
 
     search_candidates: int = Field(50, ge=1, le=1000, description="Candidates per signal before fusion.")
@@ -72,3 +75,7 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def models_path(self) -> Path:
+        return self.data_dir / "models"

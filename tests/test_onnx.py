@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval import EmbeddingError, SentenceTransformerEmbedder, Settings, Store
+from retrieval._onnx import OnnxEmbedder
+from retrieval.embeddings import embedder_from_settings
+from tests.conftest import FIXTURE_MAPPING
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+def test_onnx_backend_reproduces_the_pytorch_vectors(onnx_cache: Path, minilm: SentenceTransformerEmbedder) -> None:
+    onnx = OnnxEmbedder(cache_dir=onnx_cache, batch_size=4)
+    texts = ["4k tv under 500", "", "noise cancelling headphones " * 100, "Ñandú 😀 <b>html</b>", "ok"]
+    vectors = onnx.embed(texts)
+    assert vectors.shape == (5, 384) and onnx.model_path.is_file()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert float(np.sum(vectors * minilm.embed(texts), axis=1).min()) > 0.9999
+    assert onnx.name == minilm.name  # same vectors, so the same index serves both backends
+
+
+def test_exported_model_is_reused_and_a_corrupt_one_is_named(onnx_cache: Path) -> None:
+    first = OnnxEmbedder(cache_dir=onnx_cache)
+    first.embed(["warm"])
+    exported_at = first.model_path.stat().st_mtime_ns
+    OnnxEmbedder(cache_dir=onnx_cache).embed(["again"])
+    assert first.model_path.stat().st_mtime_ns == exported_at
+
+    first.model_path.write_bytes(b"not an onnx graph")
+    with pytest.raises(EmbeddingError, match=r"model\.onnx: cannot load the ONNX model.*delete"):
+        OnnxEmbedder(cache_dir=onnx_cache).embed(["broken"])
+
+
+def test_settings_pick_onnx_on_the_cpu(tmp_path: Path, products_csv: Path) -> None:
+    from retrieval import ingest_products
+
+    settings = Settings(data_dir=tmp_path, embedding_device="cpu")
+    embedder = embedder_from_settings(settings)
+    assert isinstance(embedder, OnnxEmbedder)
+    assert isinstance(
+        embedder_from_settings(settings.model_copy(update={"embedding_backend": "torch"})), SentenceTransformerEmbedder
+    )
+    store = Store.persistent(settings=settings)
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    assert store.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
+    assert (tmp_path / "models" / "onnx").is_dir()
+    store.close()
