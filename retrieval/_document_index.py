@@ -27,6 +27,8 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MAX_QUERY_TOKENS = 32
 _EMBED_CHUNK = 256
 _WRITE_CHUNK = 2000
+_HASH_PREFIX = 16
+_LEXICAL_FILTER_POOL = 20
 
 
 class IndexedDocument(Protocol):
@@ -122,8 +124,8 @@ class DocumentIndex(Generic[DocumentT]):
 
     def check_model(self) -> None:
         """Refuse to mix vectors of two models: a model change needs ``shopassist reindex``."""
-        stored = self._database.get_meta(self._model_meta_key()) if self.count() else None
-        if stored is not None and stored != self.embedder.name:
+        stored = self._database.get_meta(self._model_meta_key())
+        if stored is not None and stored != self.embedder.name and self.count():
             raise IndexMismatchError(
                 f"the {self.kind} index was built with embedding model {stored!r} but the configured model is "
                 f"{self.embedder.name!r}; run `shopassist reindex` to re-embed with the new model"
@@ -206,7 +208,7 @@ class DocumentIndex(Generic[DocumentT]):
             for document, content_hash in chunk:
                 metadata = {**document.vector_metadata(), "doc_key": _doc_key(document.id, content_hash)}
                 for position, text in enumerate(document.embedding_texts()):
-                    ids.append(f"{document.id}\x1f{content_hash[:16]}\x1f{position}")
+                    ids.append(f"{document.id}\x1f{content_hash[:_HASH_PREFIX]}\x1f{position}")
                     texts.append(text)
                     metadatas.append(metadata)
             vectors = self.embedder.embed(texts)
@@ -274,28 +276,31 @@ class DocumentIndex(Generic[DocumentT]):
     # -- search ----------------------------------------------------------------------------------
     def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the ``n`` nearest documents, best first, only current versions."""
-        total = self.count()
-        if total == 0 or not query.strip():
+        if not query.strip():
             return []
         self.check_model()
         collection = self._collection()
+        available = collection.count()
+        if available == 0:
+            return []
         vector = self._encode_query(query)
         result = collection.query(
             query_embeddings=[vector.tolist()],
-            n_results=min(n * 2, collection.count()),  # doubled: several vectors per document, stale ones
+            n_results=min(n * 2, available),  # doubled: several vectors per document, stale ones
             where=where,
-            include=["metadatas", "distances"],
+            include=["distances"],  # the vector id carries id and hash; fetching metadata costs more
         )
-        metadatas = (result["metadatas"] or [[]])[0]
         distances = (result["distances"] or [[]])[0]
         best: dict[str, tuple[str, float]] = {}
-        for metadata, distance in zip(metadatas, distances, strict=True):
-            doc_id, _, content_hash = str(metadata["doc_key"]).partition("\x1f")
+        for vector_id, distance in zip(result["ids"][0], distances, strict=True):
+            doc_id, hash_prefix, _ = vector_id.rsplit("\x1f", 2)
             similarity = 1.0 - float(distance)
             if doc_id not in best or best[doc_id][1] < similarity:
-                best[doc_id] = (content_hash, similarity)
+                best[doc_id] = (hash_prefix, similarity)
         current = self._current_hashes(list(best))
-        ranked = [(doc_id, sim) for doc_id, (h, sim) in best.items() if current.get(doc_id) == h]
+        ranked = [
+            (doc_id, sim) for doc_id, (prefix, sim) in best.items() if current.get(doc_id, "")[:_HASH_PREFIX] == prefix
+        ]
         ranked.sort(key=lambda item: -item[1])
         return ranked[:n]
 
@@ -310,17 +315,23 @@ class DocumentIndex(Generic[DocumentT]):
         return dict(rows)
 
     def lexical(self, query: str, n: int, sql_filter: tuple[str, list[Any]] = ("1", [])) -> list[tuple[str, float]]:
-        """(id, BM25 score, higher is better) of the ``n`` best full-text matches."""
+        """(id, BM25 score, higher is better) of the ``n`` best full-text matches passing ``sql_filter``.
+
+        Filters apply to the best ``n * 20`` matches rather than to every match: decoding JSON bodies of
+        thousands of hits costs more than the whole rest of a search. Under a very narrow filter the
+        dense signal, filtered inside Chroma, still finds what the lexical pool missed.
+        """
         match = fts_query(query)
         if match is None:
             return []
         table = self._table()
         clause, params = sql_filter
+        pool = n if clause == "1" else n * _LEXICAL_FILTER_POOL
         with self._database.read() as connection:
             rows = connection.execute(
-                f"SELECT d.id, bm25({table}_fts) AS score FROM {table}_fts "
-                f"JOIN {table} d ON d.rowid = {table}_fts.rowid "
-                f"WHERE {table}_fts MATCH ? AND ({clause}) ORDER BY score LIMIT ?",
-                [match, *params, n],
+                f"WITH hits AS (SELECT rowid, rank FROM {table}_fts WHERE {table}_fts MATCH ? ORDER BY rank LIMIT ?) "
+                f"SELECT d.id, hits.rank FROM hits JOIN {table} d ON d.rowid = hits.rowid "
+                f"WHERE {clause} ORDER BY hits.rank LIMIT ?",
+                [match, pool, *params, n],
             ).fetchall()
         return [(row[0], -float(row[1])) for row in rows]

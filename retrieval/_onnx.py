@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -97,7 +98,9 @@ class OnnxEmbedder:
         self.model_dir.mkdir(parents=True, exist_ok=True)
         sample = model.tokenizer(["hello world", "a slightly longer example"], padding=True, return_tensors="pt")
         axes = {0: "batch", 1: "tokens"}
-        with tempfile.TemporaryDirectory(dir=self.model_dir) as scratch:
+        # The tracer's warnings concern code paths (causal masks, negative indices) MiniLM never takes.
+        with tempfile.TemporaryDirectory(dir=self.model_dir) as scratch, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             staged = Path(scratch) / "model.onnx"
             torch.onnx.export(
                 _Encoder(cast(torch.nn.Module, model[0].auto_model)).eval(),

@@ -161,3 +161,28 @@ def test_faq_score_separates_answerable_from_unanswerable(loaded_store: Store) -
 def test_empty_store_and_blank_query_return_nothing(store: Store) -> None:
     assert store.products.search("anything") == []
     assert store.faq.answer("anything") is None
+
+
+@pytest.mark.parametrize(
+    ("model_string", "title_fragment"),
+    [
+        ("SWDVK-846808MQBWF", "SWDVK-846808MQBWF"),
+        ("QN85C", "QN85C Series"),
+        ("WH1000XM5", "WH1000XM5"),
+        ("i9-13950HX", "i9-13950HX"),
+    ],
+)
+def test_exact_model_strings_find_their_demo_product_in_the_top_3(
+    demo_store: Store, model_string: str, title_fragment: str
+) -> None:
+    hits = demo_store.products.search(model_string, k=3)
+    assert any(title_fragment in hit.product.title for hit in hits), [hit.product.title for hit in hits]
+
+
+def test_demo_tv_search_puts_tvs_under_500_first(demo_store: Store) -> None:
+    from assistant import Assistant, parse_request
+
+    request = parse_request("4k tv under 500", Assistant(demo_store).vocabulary())
+    hits = demo_store.products.search(request.query, request.constraints.to_filters(), k=10)
+    assert len(hits) == 10
+    assert all(hit.product.category == "TVs" and hit.product.price <= 500 for hit in hits)
