@@ -53,6 +53,7 @@ class CatalogDatabase:
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {table}_fts USING fts5("
                 "text, tokenize='porter unicode61 remove_diacritics 2')"
             )
+            connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table}_vocab USING fts5vocab({table}_fts, 'row')")
             self._prepared.add(table)
 
     @contextmanager

@@ -29,6 +29,7 @@ _EMBED_CHUNK = 256
 _WRITE_CHUNK = 2000
 _HASH_PREFIX = 16
 _LEXICAL_FILTER_POOL = 20
+_PRUNE_TERMS_FROM = 2000  # documents; below this every query is fast enough unpruned
 
 
 class IndexedDocument(Protocol):
@@ -65,10 +66,17 @@ class IngestReport:
         )
 
 
-def fts_query(text: str) -> str | None:
-    """A safe FTS5 query: every word of the text as a quoted term, OR-ed (BM25 ranks the overlap)."""
+def fts_query(text: str, frequent: frozenset[str] = frozenset()) -> str | None:
+    """A safe FTS5 query: each word of the text as a quoted term, OR-ed, so BM25 ranks partial overlap.
+
+    Terms in ``frequent`` carry almost no BM25 weight yet make FTS5 score a large part of the catalog,
+    so they are left out; a query made only of such terms requires all of them (AND) instead.
+    """
     tokens = list(dict.fromkeys(token.casefold() for token in _TOKEN.findall(text)))[:_MAX_QUERY_TOKENS]
-    return " OR ".join(f'"{token}"' for token in tokens) or None
+    rare = [token for token in tokens if token not in frequent]
+    if not rare:
+        return " AND ".join(f'"{token}"' for token in tokens) or None
+    return " OR ".join(f'"{token}"' for token in rare)
 
 
 def _doc_key(doc_id: str, content_hash: str) -> str:
@@ -96,6 +104,7 @@ class DocumentIndex(Generic[DocumentT]):
         self._collection_prefix = collection_prefix
         self._collection_cache: Collection | None = None
         self._settings = settings
+        self._frequent_terms: frozenset[str] | None = None
 
     def _parse(self, body: str) -> DocumentT:
         raise NotImplementedError
@@ -193,6 +202,7 @@ class DocumentIndex(Generic[DocumentT]):
         report.deleted = len(deleted)
         report.embedded = self._write_vectors(changed, progress)
         self._commit_rows(changed, deleted)
+        self._frequent_terms = None
         stale = [_doc_key(doc_id, current[doc_id]) for doc_id in deleted]
         stale += [_doc_key(doc.id, current[doc.id]) for doc, _ in changed if doc.id in current]
         self._delete_vectors(stale)
@@ -279,14 +289,11 @@ class DocumentIndex(Generic[DocumentT]):
         if not query.strip():
             return []
         self.check_model()
-        collection = self._collection()
-        available = collection.count()
-        if available == 0:
-            return []
         vector = self._encode_query(query)
-        result = collection.query(
+        # Chroma returns fewer when it holds fewer (asking its count first costs more than the query).
+        result = self._collection().query(
             query_embeddings=[vector.tolist()],
-            n_results=min(n * 2, available),  # doubled: several vectors per document, stale ones
+            n_results=n * 2,  # doubled: several vectors per document, stale ones
             where=where,
             include=["distances"],  # the vector id carries id and hash; fetching metadata costs more
         )
@@ -314,6 +321,20 @@ class DocumentIndex(Generic[DocumentT]):
             ).fetchall()
         return dict(rows)
 
+    def _frequent(self) -> frozenset[str]:
+        """Terms in over 5% of a large catalog's documents; recomputed after each ingest (about 30 ms)."""
+        if self._frequent_terms is None:
+            table = self._table()
+            with self._database.read() as connection:
+                total = int(connection.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0)
+                rows = (
+                    connection.execute(f"SELECT term FROM {table}_vocab WHERE doc > ?", (total // 20,)).fetchall()
+                    if total >= _PRUNE_TERMS_FROM
+                    else []
+                )
+            self._frequent_terms = frozenset(row[0] for row in rows)
+        return self._frequent_terms
+
     def lexical(self, query: str, n: int, sql_filter: tuple[str, list[Any]] = ("1", [])) -> list[tuple[str, float]]:
         """(id, BM25 score, higher is better) of the ``n`` best full-text matches passing ``sql_filter``.
 
@@ -321,7 +342,7 @@ class DocumentIndex(Generic[DocumentT]):
         thousands of hits costs more than the whole rest of a search. Under a very narrow filter the
         dense signal, filtered inside Chroma, still finds what the lexical pool missed.
         """
-        match = fts_query(query)
+        match = fts_query(query, self._frequent())
         if match is None:
             return []
         table = self._table()
