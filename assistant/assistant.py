@@ -81,7 +81,7 @@ class Assistant:
     def _product_turn(self, session_id: str, text: str, request: ParsedRequest) -> Turn:
         constraints = request.constraints
         hits = self.store.products.search(request.query or text, constraints.to_filters(), _RETRIEVAL_CANDIDATES)
-        ranked = self.ranker.rank(request.query or text, hits)[: self.store.settings.cards_per_reply]
+        ranked = _distinct(self.ranker.rank(request.query or text, hits))[: self.store.settings.cards_per_reply]
         cards = [self._card(item, constraints, position) for position, item in enumerate(ranked, start=1)]
         described = constraints.describe()
         if not cards:
@@ -118,6 +118,21 @@ class Assistant:
         )
 
 
+def _distinct(ranked: list[RankedProduct]) -> list[RankedProduct]:
+    """Drop listings that would look identical to one above them (same title and price).
+
+    Catalogs list one product under several categories; two identical cards read as a bug.
+    """
+    seen: set[tuple[str, float]] = set()
+    distinct = []
+    for item in ranked:
+        key = (item.hit.product.title.casefold(), item.hit.product.price)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(item)
+    return distinct
+
+
 def _money(amount: float, currency: str) -> str:
     return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
 
@@ -133,8 +148,11 @@ def reason_for(product: Product, constraints: Constraints, *, lexical_match: boo
         parts.append(f"under ${constraints.price_max:,.0f}")
     if constraints.price_min is not None and product.price >= constraints.price_min:
         parts.append(f"over ${constraints.price_min:,.0f}")
-    if product.rating is not None:
-        parts.append(f"{product.rating:g}★")
-    if parts:
-        return "matches: " + ", ".join(parts)
-    return "matches your words" if lexical_match else "similar to what you asked for"
+    reason = (
+        "matches: " + ", ".join(parts)
+        if parts
+        else "matches your words"
+        if lexical_match
+        else "similar to your request"
+    )
+    return f"{reason} · {product.rating:g}★" if product.rating is not None else reason

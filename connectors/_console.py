@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -35,7 +35,8 @@ class RateColumn(ProgressColumn):
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Progress]:
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich bar driven by the ingest's ``progress(advance, total)`` callback."""
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -47,8 +48,12 @@ def progress_bar(description: str, total: int) -> Iterator[Progress]:
         console=err_console,
         transient=False,
     ) as progress:
-        progress.add_task(description, total=total)
-        yield progress
+        task = progress.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, total=total, advance=done)
+
+        yield advance
 
 
 def print_outcome(label: str, outcome: IngestOutcome) -> None:

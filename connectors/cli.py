@@ -25,15 +25,11 @@ from retrieval import (
     SearchFilters,
     Settings,
     Store,
-    demo_catalog_path,
-    demo_faq_path,
     ensure_demo_data,
     ingest_faq,
     ingest_products,
-    load_faq,
     parse_mapping,
 )
-from retrieval.loaders import detect_format
 
 app = typer.Typer(help="shopassist: a conversational shopping assistant.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Load products or FAQ entries into the store.", no_args_is_help=True)
@@ -75,9 +71,8 @@ def _store_with_data() -> Store:
     store = _store()
     if store.products.count() == 0 or store.faq.count() == 0:
         err_console.print("[bold]The store is empty:[/bold] loading the demo catalog and FAQ (offline, once).")
-        total = _count_rows(demo_catalog_path(), None) + len(load_faq(demo_faq_path()).records)
-        with progress_bar("embedding demo data", total) as progress:
-            outcomes = ensure_demo_data(store, lambda n: progress.advance(progress.task_ids[0], n))
+        with progress_bar("embedding demo data") as progress:
+            outcomes = ensure_demo_data(store, progress)
         for outcome in outcomes:
             print_outcome("demo", outcome)
     return store
@@ -98,13 +93,6 @@ def _queries(query: str | None, batch: Path | None, as_json: bool) -> list[str]:
     return [query]
 
 
-def _count_rows(path: Path, file_format: str | None) -> int:
-    """A quick row estimate for the progress bar (lines minus the CSV header)."""
-    with path.open("rb") as handle:
-        lines = sum(1 for _ in handle)
-    return max(lines - (1 if detect_format(path, file_format) == "csv" else 0), 1)
-
-
 @ingest_app.command("products")
 def ingest_products_command(
     file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
@@ -119,7 +107,7 @@ def ingest_products_command(
 ) -> None:
     """Load a product catalog; unchanged products are not re-embedded."""
     store = _store()
-    with progress_bar("embedding products", _count_rows(file, file_format)) as progress:
+    with progress_bar("embedding products") as progress:
         outcome = ingest_products(
             store,
             file,
@@ -127,7 +115,7 @@ def ingest_products_command(
             file_format=file_format,
             mode=mode,
             strict=strict,
-            progress=lambda n: progress.advance(progress.task_ids[0], n),
+            progress=progress,
         )
     print_outcome(str(file), outcome)
 
@@ -154,8 +142,8 @@ def reindex() -> None:
     """Re-embed every stored product and FAQ entry with the configured embedding model."""
     store = _store()
     for index in (store.products, store.faq):
-        with progress_bar(f"re-embedding {index.kind}", index.count()) as progress:
-            embedded = index.reindex(lambda n: progress.advance(progress.task_ids[0], n))
+        with progress_bar(f"re-embedding {index.kind}") as progress:
+            embedded = index.reindex(progress)
         err_console.print(f"{index.kind}: {embedded} texts embedded with {store.embedder.name}")
 
 

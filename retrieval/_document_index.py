@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 IngestMode = Literal["upsert", "snapshot"]
-Progress = Callable[[int], None]
+# Called as progress(documents_just_written, documents_to_write_in_total), first with (0, total).
+Progress = Callable[[int, int], None]
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MAX_QUERY_TOKENS = 32
 _EMBED_CHUNK = 256
@@ -210,6 +211,8 @@ class DocumentIndex(Generic[DocumentT]):
 
     def _write_vectors(self, changed: list[tuple[DocumentT, str]], progress: Progress | None) -> int:
         embedded = 0
+        if progress is not None:
+            progress(0, len(changed))
         for start in range(0, len(changed), _EMBED_CHUNK):
             chunk = changed[start : start + _EMBED_CHUNK]
             ids: list[str] = []
@@ -232,7 +235,7 @@ class DocumentIndex(Generic[DocumentT]):
                 )
             embedded += len(texts)
             if progress is not None:
-                progress(len(chunk))
+                progress(len(chunk), len(changed))
         return embedded
 
     def _commit_rows(self, changed: list[tuple[DocumentT, str]], deleted: set[str]) -> None:

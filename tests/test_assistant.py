@@ -59,3 +59,16 @@ def test_demo_store_4k_tv_under_500(demo_store: Store) -> None:
     turn = Assistant(demo_store).reply("demo", "4k tv under 500")
     assert len(turn.products) >= 3
     assert all(card.category == "TVs" and card.price <= 500 for card in turn.products)
+
+
+def test_listings_of_one_product_in_two_categories_show_once(demo_store: Store) -> None:
+    turn = Assistant(demo_store).reply("demo", "Swann SWDVK-846808MQBWF security system")
+    shown = [(card.title, card.price) for card in turn.products]
+    assert any("SWDVK-846808MQBWF" in title for title, _ in shown)
+    assert len(shown) == len(set(shown))
+
+
+def test_reasons_name_only_constraints_the_product_meets(loaded_store: Store) -> None:
+    cards = Assistant(loaded_store).reply("s1", "OLED65C3PUA").products
+    assert cards[0].id == "tv-2"
+    assert cards[0].reason == "matches your words · 4.8★"

@@ -186,3 +186,13 @@ def test_demo_tv_search_puts_tvs_under_500_first(demo_store: Store) -> None:
     hits = demo_store.products.search(request.query, request.constraints.to_filters(), k=10)
     assert len(hits) == 10
     assert all(hit.product.category == "TVs" and hit.product.price <= 500 for hit in hits)
+
+
+def test_progress_reports_the_total_then_every_written_document(store: Store, products_csv: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    ingest_products(store, products_csv, FIXTURE_MAPPING, progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, 12)
+    assert sum(done for done, _ in calls) == 12 and {total for _, total in calls} == {12}
+    calls.clear()
+    ingest_products(store, products_csv, FIXTURE_MAPPING, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 0)]
