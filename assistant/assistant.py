@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 import threading
 import uuid
 
 from assistant.errors import InvalidMessageError
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
 from assistant.turn import ProductCard, Turn
-from recommender import BaselineRanker, RankedProduct, Ranker
+from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, ShownProduct
 from retrieval import FaqHit, Product, Store
 
+logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
 # A question about the shop rather than a product: opens like a question and names no product constraint.
 _QUESTION = re.compile(
@@ -26,9 +29,10 @@ _RETRIEVAL_CANDIDATES = 20
 class Assistant:
     """Routes each message to FAQ answering or product search, ranks products, phrases the reply."""
 
-    def __init__(self, store: Store, ranker: Ranker | None = None) -> None:
+    def __init__(self, store: Store, ranker: Ranker | None = None, events: EventStore | None = None) -> None:
         self.store = store
         self.ranker: Ranker = ranker or BaselineRanker()
+        self.events = events
         self._vocabulary: Vocabulary | None = None
         self._lock = threading.Lock()
 
@@ -38,7 +42,36 @@ class Assistant:
                 self._vocabulary = Vocabulary.of(*self.store.products.vocabulary())
             return self._vocabulary
 
-    def reply(self, session_id: str, text: str) -> Turn:
+    def reply(self, session_id: str, text: str, *, channel: str = "core") -> Turn:
+        """Answer one customer message; every turn and every card shown is written to the event log."""
+        turn = self._answer(session_id, text)
+        return self._logged(turn, text, channel)
+
+    def _logged(self, turn: Turn, text: str, channel: str) -> Turn:
+        if self.events is None:
+            return turn
+        try:
+            impression_ids = self.events.log_turn(
+                turn_id=turn.turn_id,
+                session_id=turn.session_id,
+                channel=channel,
+                query=text,
+                ledger=turn.constraints,
+                intent=turn.intent,
+                shown=[ShownProduct(card.id, card.position) for card in turn.products],
+                ranker_version=turn.ranker_version,
+            )
+        except sqlite3.Error:
+            # The customer still gets the answer; only the training signal of this turn is lost.
+            logger.warning("could not log turn %s to the event store", turn.turn_id, exc_info=True)
+            return turn
+        cards = [
+            card.model_copy(update={"impression_id": iid})
+            for card, iid in zip(turn.products, impression_ids, strict=True)
+        ]
+        return turn.model_copy(update={"products": cards})
+
+    def _answer(self, session_id: str, text: str) -> Turn:
         if not text or not text.strip():
             raise InvalidMessageError(f"session {session_id!r}: the message is empty")
         if len(text) > MAX_MESSAGE_CHARS:

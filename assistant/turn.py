@@ -19,6 +19,7 @@ class ProductCard(BaseModel):
     rating: float | None
     reason: str = Field(description="One line grounded in the product's own fields.")
     position: int = Field(description="1-based place in the reply.")
+    impression_id: str | None = Field(None, description="Record clicks and carts against this id.")
 
 
 class Turn(BaseModel):

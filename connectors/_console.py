@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -22,10 +23,19 @@ from rich.text import Text
 
 from assistant import Turn
 from retrieval import IngestOutcome, ProductHit
+from retrieval.privacy import RedactingFilter
 
 # Everything for people goes to stderr, so stdout carries only the JSON that programs read.
 err_console = Console(stderr=True)
 out_console = Console()
+
+
+def configure_logging(level: int = logging.WARNING) -> None:
+    """Log to stderr through the PII filter, so no customer email or card number reaches a log."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 class RateColumn(ProgressColumn):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 import uuid
@@ -10,9 +11,11 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from assistant import Assistant, AssistantError, parse_request
 from connectors._console import (
+    configure_logging,
     err_console,
     out_console,
     print_outcome,
@@ -20,6 +23,7 @@ from connectors._console import (
     product_table,
     progress_bar,
 )
+from recommender import EventStore
 from retrieval import (
     RetrievalError,
     SearchFilters,
@@ -34,6 +38,8 @@ from retrieval import (
 app = typer.Typer(help="shopassist: a conversational shopping assistant.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Load products or FAQ entries into the store.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
+events_app = typer.Typer(help="The interaction log: impressions and customer actions.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 Mode = Literal["upsert", "snapshot"]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
@@ -56,8 +62,13 @@ def main_options(
         Path | None, typer.Option("--data-dir", help="Overrides SHOPASSIST_DATA_DIR (default ./var).")
     ] = None,
 ) -> None:
+    configure_logging()
     settings = Settings()
     state.settings = settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+
+
+def _assistant() -> Assistant:
+    return Assistant(_store_with_data(), events=EventStore.persistent(state.settings.data_dir))
 
 
 def _store() -> Store:
@@ -219,7 +230,7 @@ def ask(
     as_json: JsonOption = False,
 ) -> None:
     """One assistant turn."""
-    turn = Assistant(_store_with_data()).reply(session or uuid.uuid4().hex, text)
+    turn = _assistant().reply(session or uuid.uuid4().hex, text, channel="cli")
     if as_json:
         _emit(turn.model_dump(mode="json"))
     else:
@@ -229,7 +240,7 @@ def ask(
 @app.command()
 def chat(session: Annotated[str | None, typer.Option("--session", help="Conversation id.")] = None) -> None:
     """Chat with the assistant in the terminal (empty line or Ctrl-D to leave)."""
-    assistant = Assistant(_store_with_data())
+    assistant = _assistant()
     session_id = session or uuid.uuid4().hex
     out_console.print(
         "[bold]shopassist[/bold] demo store. Try “4k tv under 500”, “noise cancelling headphones” "
@@ -243,9 +254,59 @@ def chat(session: Annotated[str | None, typer.Option("--session", help="Conversa
         if not text.strip() or text.strip().lower() in {"quit", "exit"}:
             break
         try:
-            print_turn(assistant.reply(session_id, text))
+            print_turn(assistant.reply(session_id, text, channel="cli"))
         except AssistantError as error:
             err_console.print(f"[red]{error}[/red]")
+
+
+@events_app.command("export")
+def events_export(
+    file: Annotated[Path, typer.Argument(help="Output file; .parquet or .csv.")],
+) -> None:
+    """Write one row per impression (turn context, product, position, 0/1 per action)."""
+    rows = EventStore.persistent(state.settings.data_dir).rows()
+    if file.suffix.lower() == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), file)
+    elif file.suffix.lower() == ".csv":
+        with file.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["impression_id"])
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        raise typer.BadParameter(f"{file}: use a .parquet or .csv file name")
+    err_console.print(f"{len(rows)} impressions written to {file}")
+
+
+@events_app.command("stats")
+def events_stats(as_json: JsonOption = False) -> None:
+    """CTR by position and by channel, top queries and queries that found nothing."""
+    events = EventStore.persistent(state.settings.data_dir)
+    stats = {
+        "by_position": [{"position": p, "impressions": n, "clicks": c} for p, n, c in events.ctr_by("position")],
+        "by_channel": [{"channel": ch, "impressions": n, "clicks": c} for ch, n, c in events.ctr_by("channel")],
+        "top_queries": [{"query": q, "count": n} for q, n in events.top_queries()],
+        "zero_result_queries": [{"query": q, "count": n} for q, n in events.top_queries(zero_results=True)],
+    }
+    if as_json:
+        _emit(stats)
+        return
+    for title, key, columns in [
+        ("CTR by position", "by_position", ("position", "impressions", "clicks")),
+        ("CTR by channel", "by_channel", ("channel", "impressions", "clicks")),
+    ]:
+        table = Table(*columns, "CTR", title=title)
+        for row in stats[key]:
+            ctr = row["clicks"] / row["impressions"] if row["impressions"] else 0.0
+            table.add_row(*(str(row[column]) for column in columns), f"{ctr:.1%}")
+        out_console.print(table)
+    for title, key in [("Top queries", "top_queries"), ("Queries with no results", "zero_result_queries")]:
+        table = Table("query", "count", title=title)
+        for row in stats[key]:
+            table.add_row(str(row["query"]), str(row["count"]))
+        out_console.print(table)
 
 
 @app.command()
