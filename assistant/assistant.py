@@ -132,6 +132,7 @@ class Assistant:
             intent="product_search",
             text=reply,
             products=cards,
+            slots=dict(constraints.as_slots()),
             constraints=described,
             ranker_version=self.ranker.version,
         )

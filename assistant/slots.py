@@ -111,6 +111,10 @@ class Constraints:
             rating_min=self.rating_min,
         )
 
+    def as_slots(self) -> dict[str, str | float]:
+        """The slots that are set, under the slot names scripts use."""
+        return {name: value for name, value in vars(self).items() if value is not None}
+
     def describe(self) -> list[str]:
         """Human-readable parts: ["TVs", "under $500", "Samsung", "4★ and up"]."""
         parts = [part for part in (self.category, self.brand) if part]

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-Intent = Literal["product_search", "faq"]
+Intent = Literal[
+    "product_search",
+    "refine",
+    "compare",
+    "product_question",
+    "faq",
+    "order_status",
+    "handoff",
+    "smalltalk",
+    "out_of_scope",
+]
+INTENTS: tuple[str, ...] = get_args(Intent)
+SlotValue = str | float | list[str] | list[int]
 
 
 class ProductCard(BaseModel):
@@ -29,5 +41,8 @@ class Turn(BaseModel):
     text: str
     products: list[ProductCard] = Field(default_factory=list)
     faq_sources: list[str] = Field(default_factory=list, description="Ids of the FAQ entries the reply quotes.")
+    slots: dict[str, SlotValue] = Field(default_factory=dict, description="Extracted slots, by slot name.")
     constraints: list[str] = Field(default_factory=list, description="What the assistant understood, in words.")
+    handoff: bool = Field(False, description="The session is handed over to a person.")
+    clarify: bool = Field(False, description="The assistant asked a question instead of listing products.")
     ranker_version: str | None = None

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant import Assistant, AssistantError, parse_request
+from assistant.scripts import find_scripts, load_script, run_script
 from connectors._console import (
     configure_logging,
     err_console,
@@ -23,6 +24,7 @@ from connectors._console import (
     product_table,
     progress_bar,
 )
+from connectors._junit import write_junit
 from recommender import EventStore
 from retrieval import (
     RetrievalError,
@@ -65,6 +67,7 @@ def main_options(
     configure_logging()
     settings = Settings()
     state.settings = settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+    state.store = None  # one store per invocation: a long-lived caller (tests, embedding apps) may switch dirs
 
 
 def _assistant() -> Assistant:
@@ -79,7 +82,10 @@ def _store() -> Store:
 
 def _store_with_data() -> Store:
     """The configured store; an empty one is first filled with the demo catalog and FAQ."""
-    store = _store()
+    return _with_demo_data(_store())
+
+
+def _with_demo_data(store: Store) -> Store:
     if store.products.count() == 0 or store.faq.count() == 0:
         err_console.print("[bold]The store is empty:[/bold] loading the demo catalog and FAQ (offline, once).")
         with progress_bar("embedding demo data") as progress:
@@ -307,6 +313,44 @@ def events_stats(as_json: JsonOption = False) -> None:
         for row in stats[key]:
             table.add_row(str(row["query"]), str(row["count"]))
         out_console.print(table)
+
+
+@app.command("test-conversations")
+def test_conversations(
+    paths: Annotated[list[Path], typer.Argument(help="Script files or directories (searched recursively).")],
+    catalog: Annotated[str, typer.Option(help="'demo' or the data dir of the store to test.")] = "demo",
+    junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run conversation scripts; exits non-zero if any conversation fails."""
+    files = find_scripts(paths)
+    if not files:
+        raise typer.BadParameter(f"no .yaml scripts under {', '.join(map(str, paths))}")
+    scripts = [load_script(path) for path in files]  # every script is checked before any runs
+    if catalog == "demo":
+        store = _with_demo_data(Store.persistent(state.settings.data_dir / "demo", settings=state.settings))
+    else:
+        store = Store.persistent(Path(catalog), settings=state.settings)
+    assistant = Assistant(store, events=EventStore.ephemeral())
+    results = [run_script(script, assistant.reply, store.products.get) for script in scripts]
+    failed = sum(not result.passed for result in results)
+    if junit is not None:
+        write_junit(results, junit)
+    if as_json:
+        _emit({"passed": len(results) - failed, "failed": failed, "results": [r.to_json() for r in results]})
+    else:
+        table = Table("file", "conversation", "turns passed", "result")
+        for result in results:
+            passed_turns = sum(turn.passed for turn in result.turns)
+            verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
+            table.add_row(str(result.script.path), result.script.name, f"{passed_turns}/{len(result.turns)}", verdict)
+        out_console.print(table)
+        for result in results:
+            for message in result.failure_messages():
+                out_console.print(f"[red]✗[/red] {escape(message)}", soft_wrap=True, highlight=False)
+        out_console.print(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import (
-    DEMO_PRODUCT_MAPPING,
-    SentenceTransformerEmbedder,
-    Store,
-    demo_catalog_path,
-    demo_faq_path,
-    ingest_faq,
-    ingest_products,
-)
+from assistant.pytest_plugin import conversation_assistant
+from retrieval import SentenceTransformerEmbedder, Store, ingest_faq, ingest_products
 from retrieval.embeddings import Vectors
+
+pytest_plugins = ["assistant.pytest_plugin"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Column names of tests/fixtures/products.csv → Product fields.
@@ -83,10 +78,6 @@ def loaded_store(store: Store, products_csv: Path) -> Store:
 
 
 @pytest.fixture(scope="session")
-def demo_store(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
-    """The shipped demo catalog and FAQ, embedded once per test session."""
-    store = Store.ephemeral(embedder=minilm)
-    ingest_products(store, demo_catalog_path(), DEMO_PRODUCT_MAPPING)
-    ingest_faq(store, demo_faq_path())
-    yield store
-    store.close()
+def demo_store() -> Store:
+    """The shipped demo catalog and FAQ, embedded once per test session (shared with conversation tests)."""
+    return conversation_assistant().store

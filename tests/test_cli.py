@@ -116,3 +116,10 @@ def test_console_script_prints_a_clear_error_and_exits_1(data_dir: Path, tmp_pat
     assert completed.returncode == 1
     assert "error:" in completed.stderr and "bad.csv:3: price: cannot parse 'oops' as a price" in completed.stderr
     assert completed.stdout == ""
+
+
+def test_each_invocation_opens_the_store_of_its_own_data_dir(tmp_path: Path) -> None:
+    for name in ("first", "second"):
+        args = ["--data-dir", str(tmp_path / name), "ingest", "products", str(FIXTURES / "products.csv"), *MAP_ARGS]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "12 added" in result.output, (name, result.output)
