@@ -25,7 +25,7 @@ from connectors._console import (
     progress_bar,
 )
 from connectors._junit import write_junit
-from recommender import EventStore
+from recommender import EventStore, RecommenderError
 from retrieval import (
     RetrievalError,
     SearchFilters,
@@ -366,6 +366,6 @@ def info() -> None:
 def main() -> None:
     try:
         app()
-    except (RetrievalError, AssistantError) as error:
+    except (RetrievalError, RecommenderError, AssistantError) as error:
         err_console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from error
