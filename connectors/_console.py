@@ -61,7 +61,10 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         task = progress.add_task(description, total=None)
 
         def advance(done: int, total: int) -> None:
-            progress.update(task, total=total, advance=done)
+            if done == 0:  # a new ingest starts (the demo loads products, then FAQ): restart the bar
+                progress.reset(task, total=total)
+            else:
+                progress.update(task, advance=done)
 
         yield advance
 
