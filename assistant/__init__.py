@@ -2,6 +2,7 @@
 
 from assistant.assistant import MAX_MESSAGE_CHARS, Assistant
 from assistant.errors import AssistantError, InvalidMessageError
+from assistant.history import ConversationStore, SQLiteChatMessageHistory
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
 from assistant.turn import INTENTS, Intent, ProductCard, Turn
 
@@ -11,10 +12,12 @@ __all__ = [
     "Assistant",
     "AssistantError",
     "Constraints",
+    "ConversationStore",
     "Intent",
     "InvalidMessageError",
     "ParsedRequest",
     "ProductCard",
+    "SQLiteChatMessageHistory",
     "Turn",
     "Vocabulary",
     "parse_request",

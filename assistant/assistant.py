@@ -8,7 +8,10 @@ import sqlite3
 import threading
 import uuid
 
+from langchain_core.messages import AIMessage, HumanMessage
+
 from assistant.errors import InvalidMessageError
+from assistant.history import ConversationStore
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
 from assistant.turn import ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, ShownProduct
@@ -29,10 +32,17 @@ _RETRIEVAL_CANDIDATES = 20
 class Assistant:
     """Routes each message to FAQ answering or product search, ranks products, phrases the reply."""
 
-    def __init__(self, store: Store, ranker: Ranker | None = None, events: EventStore | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ranker: Ranker | None = None,
+        events: EventStore | None = None,
+        conversations: ConversationStore | None = None,
+    ) -> None:
         self.store = store
         self.ranker: Ranker = ranker or BaselineRanker()
         self.events = events
+        self.conversations = conversations
         self._vocabulary: Vocabulary | None = None
         self._lock = threading.Lock()
 
@@ -44,8 +54,12 @@ class Assistant:
 
     def reply(self, session_id: str, text: str, *, channel: str = "core") -> Turn:
         """Answer one customer message; every turn and every card shown is written to the event log."""
-        turn = self._answer(session_id, text)
-        return self._logged(turn, text, channel)
+        turn = self._logged(self._answer(session_id, text), text, channel)
+        if self.conversations is not None:
+            self.conversations.history(session_id).add_messages(
+                [HumanMessage(text), AIMessage(turn.text, additional_kwargs={"turn": turn.model_dump(mode="json")})]
+            )
+        return turn
 
     def _logged(self, turn: Turn, text: str, channel: str) -> Turn:
         if self.events is None:

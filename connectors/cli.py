@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant import Assistant, AssistantError, parse_request
+from assistant import Assistant, AssistantError, ConversationStore, parse_request
 from assistant.scripts import find_scripts, load_script, run_script
 from connectors._console import (
     configure_logging,
@@ -71,7 +71,12 @@ def main_options(
 
 
 def _assistant() -> Assistant:
-    return Assistant(_store_with_data(), events=EventStore.persistent(state.settings.data_dir))
+    data_dir = state.settings.data_dir
+    return Assistant(
+        _store_with_data(),
+        events=EventStore.persistent(data_dir),
+        conversations=ConversationStore.persistent(data_dir),
+    )
 
 
 def _store() -> Store:
