@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+
+from retrieval.storage import SQLiteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -24,9 +23,7 @@ class ConversationStore:
     """All sessions' transcripts in one SQLite file (WAL), opened on first use."""
 
     def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
+        self._database = SQLiteDatabase(path, _SCHEMA)
 
     @classmethod
     def persistent(cls, data_dir: Path) -> ConversationStore:
@@ -36,25 +33,11 @@ class ConversationStore:
     def ephemeral(cls) -> ConversationStore:
         return cls(None)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._connection is None:
-                if self.path is not None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                connection = sqlite3.connect(
-                    str(self.path) if self.path else ":memory:", check_same_thread=False, isolation_level=None
-                )
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.executescript(_SCHEMA)
-                self._connection = connection
-            yield self._connection
-
     def history(self, session_id: str) -> SQLiteChatMessageHistory:
         return SQLiteChatMessageHistory(session_id, self)
 
     def read(self, session_id: str) -> list[BaseMessage]:
-        with self._db() as connection:
+        with self._database.read() as connection:
             rows = connection.execute(
                 "SELECT message FROM messages WHERE session_id = ? ORDER BY id", (session_id,)
             ).fetchall()
@@ -62,23 +45,18 @@ class ConversationStore:
 
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
         now = time.time()
-        with self._db() as connection:
-            connection.execute("BEGIN")
+        with self._database.transaction() as connection:
             connection.executemany(
                 "INSERT INTO messages (session_id, message, created_at) VALUES (?, ?, ?)",
                 [(session_id, json.dumps(message_to_dict(message)), now) for message in messages],
             )
-            connection.execute("COMMIT")
 
     def delete(self, session_id: str) -> None:
-        with self._db() as connection:
+        with self._database.read() as connection:
             connection.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
 
 class SQLiteChatMessageHistory(BaseChatMessageHistory):

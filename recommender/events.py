@@ -9,18 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from recommender.errors import EventError
 from retrieval.privacy import redact
+from retrieval.storage import SQLiteDatabase
 
 Action = Literal["click", "add_to_cart", "thumbs_up", "thumbs_down", "dismissed"]
 ACTIONS: tuple[str, ...] = get_args(Action)
@@ -52,10 +50,12 @@ class EventStore:
     """Opened on first use. ``EventStore.persistent(data_dir)`` or ``EventStore.ephemeral()``."""
 
     def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._connection: sqlite3.Connection | None = None
-        self._salt = ""
-        self._lock = threading.RLock()
+        self._database = SQLiteDatabase(path, _SCHEMA)
+        self._salt: str | None = None
+
+    @property
+    def path(self) -> Path | None:
+        return self._database.path
 
     @classmethod
     def persistent(cls, data_dir: Path) -> EventStore:
@@ -65,29 +65,15 @@ class EventStore:
     def ephemeral(cls) -> EventStore:
         return cls(None)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._connection is None:
-                if self.path is not None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                connection = sqlite3.connect(
-                    str(self.path) if self.path else ":memory:", check_same_thread=False, isolation_level=None
-                )
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA foreign_keys=ON")
-                connection.executescript(_SCHEMA)
-                # The salt never leaves this database: pseudonyms cannot be matched to other systems' ids.
+    def pseudonym(self, session_id: str) -> str:
+        if self._salt is None:
+            # The salt never leaves this database: pseudonyms cannot be matched to other systems' ids.
+            with self._database.read() as connection:
                 connection.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('session_salt', ?)", (secrets.token_hex(16),)
                 )
                 self._salt = connection.execute("SELECT value FROM meta WHERE key = 'session_salt'").fetchone()[0]
-                self._connection = connection
-            yield self._connection
-
-    def pseudonym(self, session_id: str) -> str:
-        with self._db():
-            return hashlib.sha256(f"{self._salt}\x1f{session_id}".encode()).hexdigest()[:20]
+        return hashlib.sha256(f"{self._salt}\x1f{session_id}".encode()).hexdigest()[:20]
 
     def log_turn(
         self,
@@ -105,40 +91,34 @@ class EventStore:
         now = time.time()
         impression_ids = [uuid.uuid4().hex for _ in shown]
         session = self.pseudonym(session_id)
-        with self._db() as connection:
-            connection.execute("BEGIN")
-            try:
-                connection.execute(
-                    "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        turn_id,
-                        session,
-                        channel,
-                        redact(query),
-                        json.dumps(list(ledger)),
-                        intent,
-                        len(shown),
-                        ranker_version,
-                        now,
-                    ),
-                )
-                connection.executemany(
-                    "INSERT INTO impressions VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (iid, turn_id, item.product_id, item.position, now)
-                        for iid, item in zip(impression_ids, shown, strict=True)
-                    ],
-                )
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    turn_id,
+                    session,
+                    channel,
+                    redact(query),
+                    json.dumps(list(ledger)),
+                    intent,
+                    len(shown),
+                    ranker_version,
+                    now,
+                ),
+            )
+            connection.executemany(
+                "INSERT INTO impressions VALUES (?, ?, ?, ?, ?)",
+                [
+                    (iid, turn_id, item.product_id, item.position, now)
+                    for iid, item in zip(impression_ids, shown, strict=True)
+                ],
+            )
         return impression_ids
 
     def log_action(self, impression_id: str, action: str) -> None:
         if action not in ACTIONS:
             raise EventError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-        with self._db() as connection:
+        with self._database.read() as connection:
             known = connection.execute("SELECT 1 FROM impressions WHERE impression_id = ?", (impression_id,)).fetchone()
             if known is None:
                 raise EventError(f"unknown impression id {impression_id!r}")
@@ -150,7 +130,7 @@ class EventStore:
     def rows(self) -> list[dict[str, Any]]:
         """One row per impression, with its turn's context and a 0/1 column per action."""
         flags = ", ".join(f"MAX(CASE WHEN a.action = '{action}' THEN 1 ELSE 0 END) AS {action}" for action in ACTIONS)
-        with self._db() as connection:
+        with self._database.read() as connection:
             cursor = connection.execute(
                 f"SELECT i.impression_id, i.turn_id, t.session, t.channel, t.query, t.ledger, t.intent, "
                 f"t.ranker_version, i.product_id, i.position, i.created_at, {flags} "
@@ -164,7 +144,7 @@ class EventStore:
     def ctr_by(self, column: Literal["position", "channel", "ranker_version"]) -> list[tuple[Any, int, int]]:
         """(value, impressions, clicked impressions) grouped by position, channel or ranker version."""
         source = "i.position" if column == "position" else f"t.{column}"
-        with self._db() as connection:
+        with self._database.read() as connection:
             return connection.execute(
                 f"SELECT {source}, COUNT(*), SUM(EXISTS (SELECT 1 FROM actions a WHERE a.impression_id = "
                 f"i.impression_id AND a.action IN ('click', 'add_to_cart'))) "
@@ -173,7 +153,7 @@ class EventStore:
 
     def top_queries(self, limit: int = 10, *, zero_results: bool = False) -> list[tuple[str, int]]:
         condition = "results = 0" if zero_results else "1"
-        with self._db() as connection:
+        with self._database.read() as connection:
             return connection.execute(
                 f"SELECT query, COUNT(*) AS n FROM turns WHERE intent = 'product_search' AND {condition} "
                 "GROUP BY query ORDER BY n DESC, query LIMIT ?",
@@ -181,7 +161,4 @@ class EventStore:
             ).fetchall()
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
