@@ -70,7 +70,7 @@ class Assistant:
                 session_id=turn.session_id,
                 channel=channel,
                 query=text,
-                ledger=turn.constraints,
+                ledger=turn.slots,
                 intent=turn.intent,
                 shown=[ShownProduct(card.id, card.position) for card in turn.products],
                 ranker_version=turn.ranker_version,

@@ -196,7 +196,8 @@ def search(
             "categories": (category,) if category else None,
             "brands": (brand,) if brand else None,
         }
-        filters = SearchFilters(**{**parsed.model_dump(), **{k: v for k, v in explicit.items() if v is not None}})
+        overrides = {name: value for name, value in explicit.items() if value is not None}
+        filters = SearchFilters(**{**parsed.model_dump(), **overrides})
         hits = store.products.search(request.query or text, filters, k)
         if as_json:
             _emit({"products": [{**hit.product.model_dump(mode="json"), "score": hit.score} for hit in hits]})

@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -82,7 +82,7 @@ class EventStore:
         session_id: str,
         channel: str,
         query: str,
-        ledger: Sequence[str],
+        ledger: Mapping[str, Any],
         intent: str,
         shown: Sequence[ShownProduct],
         ranker_version: str | None,
@@ -99,7 +99,7 @@ class EventStore:
                     session,
                     channel,
                     redact(query),
-                    json.dumps(list(ledger)),
+                    json.dumps(dict(ledger)),
                     intent,
                     len(shown),
                     ranker_version,

@@ -18,7 +18,7 @@ def test_turns_impressions_and_actions_round_trip_with_redaction(tmp_path: Path)
         session_id="customer-42",
         channel="web",
         query="tv for jane@example.com, card 4111 1111 1111 1111",
-        ledger=["TVs", "under $500"],
+        ledger={"category": "TVs", "price_max": 500},
         intent="product_search",
         shown=[ShownProduct("tv-1", 1), ShownProduct("tv-3", 2)],
         ranker_version="baseline-1",
@@ -34,7 +34,7 @@ def test_turns_impressions_and_actions_round_trip_with_redaction(tmp_path: Path)
     ]
     first = rows[0]
     assert first["query"] == "tv for [EMAIL], card [CARD]"
-    assert json.loads(first["ledger"]) == ["TVs", "under $500"]
+    assert json.loads(first["ledger"]) == {"category": "TVs", "price_max": 500}
     assert first["session"] != "customer-42" and len(first["session"]) == 20
     assert first["ranker_version"] == "baseline-1" and first["channel"] == "web"
     raw = (tmp_path / "events.sqlite3").read_bytes() + (tmp_path / "events.sqlite3-wal").read_bytes()
@@ -53,7 +53,7 @@ def test_actions_need_a_known_impression_and_action() -> None:
         session_id="s",
         channel="cli",
         query="q",
-        ledger=[],
+        ledger={},
         intent="product_search",
         shown=[ShownProduct("p", 1)],
         ranker_version=None,
