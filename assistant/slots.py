@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from retrieval import SearchFilters
 
@@ -131,8 +131,10 @@ class Constraints:
 
 @dataclass
 class ParsedRequest:
+    """The constraints found, and ``query``: the text with its price and rating phrases removed."""
+
     constraints: Constraints
-    query: str = field(default="", metadata={"doc": "the text with price and rating phrases removed"})
+    query: str = ""
 
 
 @dataclass(frozen=True)
