@@ -146,7 +146,7 @@ class Assistant:
             intent="product_search",
             text=reply,
             products=cards,
-            slots=dict(constraints.as_slots()),
+            slots=constraints.as_slots(),
             constraints=described,
             ranker_version=self.ranker.version,
         )
@@ -196,11 +196,10 @@ def reason_for(product: Product, constraints: Constraints, *, lexical_match: boo
         parts.append(f"under ${constraints.price_max:,.0f}")
     if constraints.price_min is not None and product.price >= constraints.price_min:
         parts.append(f"over ${constraints.price_min:,.0f}")
-    reason = (
-        "matches: " + ", ".join(parts)
-        if parts
-        else "matches your words"
-        if lexical_match
-        else "similar to your request"
-    )
+    if parts:
+        reason = "matches: " + ", ".join(parts)
+    elif lexical_match:
+        reason = "matches your words"
+    else:
+        reason = "similar to your request"
     return f"{reason} · {product.rating:g}★" if product.rating is not None else reason

@@ -14,25 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from assistant.assistant import Assistant
-from assistant.scripts import ScriptResult, load_script, run_script
-from recommender import EventStore
+from assistant.scripts import load_script, run_against
 from retrieval import Store, ensure_demo_data
 
 
 @functools.cache
-def conversation_assistant() -> Assistant:
+def conversation_store() -> Store:
     data_dir = os.environ.get("SHOPASSIST_CONVERSATIONS_DATA_DIR")
-    store = Store.persistent(Path(data_dir)) if data_dir else Store.ephemeral()
-    if not data_dir:
-        ensure_demo_data(store)
-    # Test runs must not add impressions to a real interaction log.
-    return Assistant(store, events=EventStore.ephemeral())
-
-
-def run_file(path: Path) -> ScriptResult:
-    assistant = conversation_assistant()
-    return run_script(load_script(path), assistant.reply, assistant.store.products.get)
+    if data_dir:
+        return Store.persistent(Path(data_dir))
+    store = Store.ephemeral()
+    ensure_demo_data(store)
+    return store
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -52,7 +45,7 @@ class ConversationFailed(Exception):
 
 class ConversationItem(pytest.Item):
     def runtest(self) -> None:
-        result = run_file(self.path)
+        (result,) = run_against(conversation_store(), [load_script(self.path)])
         if not result.passed:
             raise ConversationFailed("\n".join(result.failure_messages()))
 

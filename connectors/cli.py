@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant import Assistant, AssistantError, ConversationStore, parse_request
-from assistant.scripts import find_scripts, load_script, run_script
+from assistant.scripts import find_scripts, load_script, run_against
 from connectors._console import (
     configure_logging,
     err_console,
@@ -337,8 +337,7 @@ def test_conversations(
         store = _with_demo_data(Store.persistent(state.settings.data_dir / "demo", settings=state.settings))
     else:
         store = Store.persistent(Path(catalog), settings=state.settings)
-    assistant = Assistant(store, events=EventStore.ephemeral())
-    results = [run_script(script, assistant.reply, store.products.get) for script in scripts]
+    results = run_against(store, scripts)
     failed = sum(not result.passed for result in results)
     if junit is not None:
         write_junit(results, junit)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.pytest_plugin import conversation_assistant
+from assistant.pytest_plugin import conversation_store
 from retrieval import SentenceTransformerEmbedder, Store, ingest_faq, ingest_products
 from retrieval.embeddings import Vectors
 
@@ -80,4 +80,4 @@ def loaded_store(store: Store, products_csv: Path) -> Store:
 @pytest.fixture(scope="session")
 def demo_store() -> Store:
     """The shipped demo catalog and FAQ, embedded once per test session (shared with conversation tests)."""
-    return conversation_assistant().store
+    return conversation_store()
