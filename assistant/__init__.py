@@ -1,24 +1,43 @@
 """The conversation layer: understands a customer message and answers from catalog and FAQ."""
 
-from assistant.assistant import MAX_MESSAGE_CHARS, Assistant
+from assistant.assistant import (
+    MAX_MESSAGE_CHARS,
+    Assistant,
+    GroundingError,
+    load_intent_classifier,
+    train_intent_classifier,
+)
 from assistant.errors import AssistantError, InvalidMessageError
-from assistant.history import ConversationStore, SQLiteChatMessageHistory
+from assistant.history import ConversationStore, DialogueState, SQLiteChatMessageHistory
+from assistant.intents import IntentClassifier, IntentModelError, IntentPrediction, IntentTrainingArguments
+from assistant.phrasing import ReplyPhraser, phraser_from_settings
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
-from assistant.turn import INTENTS, Intent, ProductCard, Turn
+from assistant.turn import INTENTS, ComparisonRow, Intent, ProductCard, Turn
 
 __all__ = [
     "INTENTS",
     "MAX_MESSAGE_CHARS",
     "Assistant",
     "AssistantError",
+    "ComparisonRow",
     "Constraints",
     "ConversationStore",
+    "DialogueState",
+    "GroundingError",
     "Intent",
+    "IntentClassifier",
+    "IntentModelError",
+    "IntentPrediction",
+    "IntentTrainingArguments",
     "InvalidMessageError",
     "ParsedRequest",
     "ProductCard",
+    "ReplyPhraser",
     "SQLiteChatMessageHistory",
     "Turn",
     "Vocabulary",
+    "load_intent_classifier",
     "parse_request",
+    "phraser_from_settings",
+    "train_intent_classifier",
 ]

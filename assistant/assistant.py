@@ -1,25 +1,38 @@
-"""The conversational core every channel calls: ``Assistant.reply(session_id, text) -> Turn``."""
+"""The conversational core every channel calls: ``Assistant.reply(session_id, text) -> Turn``.
+
+Each message is classified (trained intent head + the session's context), its slots update the
+session's constraint ledger, and the reply is built from catalog and FAQ records only; every
+outgoing turn passes the grounding check before it leaves.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sqlite3
 import threading
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from assistant.errors import InvalidMessageError
-from assistant.history import ConversationStore
+from assistant.answers import answer_question, comparison_rows, comparison_text, money, reason_for
+from assistant.errors import AssistantError, InvalidMessageError
+from assistant.grounding import grounding_problems
+from assistant.history import ConversationStore, DialogueState
+from assistant.intents import IntentClassifier, IntentModelError, default_training_data_path, load_utterances
+from assistant.intents import data_hash as training_data_hash
+from assistant.phrasing import ReplyPhraser
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
-from assistant.turn import ProductCard, Turn
+from assistant.turn import Intent, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, ShownProduct
 from retrieval import FaqHit, Product, Store
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
-# A question about the shop rather than a product: opens like a question and names no product constraint.
 _QUESTION = re.compile(
     r"^\s*(how|what|when|where|why|who|which|can|could|do|does|did|is|are|will|would|should|may|i\s+(?:want|need)\s+to)\b"
     r"|\?\s*$",
@@ -27,10 +40,76 @@ _QUESTION = re.compile(
 )
 _CONFIDENT_FAQ = 0.9
 _RETRIEVAL_CANDIDATES = 20
+_MAX_COMPARED = 4
+# After this many unanswered turns in a row the assistant hands over instead of declining again.
+_MISSES_BEFORE_HANDOFF = 2
+# Words that carry no product meaning: a request made only of them is too vague to search.
+_VAGUE = frozenset(
+    """
+    i i'm im a an the some something anything stuff thing things need want wanted looking look for to buy get gift
+    gifts present presents idea ideas recommend recommendation recommendations suggest suggestion help me find
+    show please can you could would like d good nice new my our his her their him them for of dad mom mum father
+    mother wife husband son daughter kid kids child friend boyfriend girlfriend brother sister birthday christmas
+    anniversary what do have shopping shop got any best great cool someone somebody who likes is it
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+_WORD = re.compile(r"[a-z']+")
+# A token mixing letters and digits, like "SWDVK-846808MQBWF": a model number, whatever the classifier thinks.
+_MODEL_NUMBER = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[a-z])[\w-]{6,}\b", re.I)
+
+
+class GroundingError(AssistantError):
+    """A template reply mentioned something the catalog does not back (a bug, never shown to a customer)."""
+
+
+_classifiers: dict[tuple[Path, str], IntentClassifier] = {}
+_classifiers_lock = threading.Lock()
+
+
+def intent_model_path(store: Store) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", store.embedder.name)
+    return store.settings.models_path / "intents" / f"{slug}.json"
+
+
+def train_intent_classifier(store: Store, data_file: Path | None = None) -> IntentClassifier:
+    """Train the head on ``data_file`` (default: the shipped utterances) and save it for the store's model."""
+    utterances = load_utterances(data_file or default_training_data_path())
+    classifier = IntentClassifier.train(utterances, store.embedder, custom=data_file is not None)
+    path = intent_model_path(store)
+    classifier.save(path)
+    with _classifiers_lock:
+        _classifiers[(path.resolve(), store.embedder.name)] = classifier
+    return classifier
+
+
+def load_intent_classifier(store: Store) -> IntentClassifier:
+    """The saved head for the store's embedding model; trained first when missing or older than the shipped data.
+
+    A head trained by ``shopassist train intents --data FILE`` on a store's own utterances is kept as it is.
+    """
+    path = intent_model_path(store)
+    key = (path.resolve(), store.embedder.name)
+    with _classifiers_lock:
+        if key in _classifiers:
+            return _classifiers[key]
+    if path.exists():
+        try:
+            classifier = IntentClassifier.load(path)
+        except IntentModelError:
+            logger.warning("the saved intent model is unusable; retraining it", exc_info=True)
+        else:
+            shipped = training_data_hash(load_utterances(default_training_data_path()))
+            if classifier.model_name == store.embedder.name and (
+                classifier.custom or classifier.training_hash == shipped
+            ):
+                with _classifiers_lock:
+                    _classifiers[key] = classifier
+                return classifier
+    return train_intent_classifier(store)
 
 
 class Assistant:
-    """Routes each message to FAQ answering or product search, ranks products, phrases the reply."""
+    """Understands each message in the context of its session and answers from catalog and FAQ only."""
 
     def __init__(
         self,
@@ -38,11 +117,17 @@ class Assistant:
         ranker: Ranker | None = None,
         events: EventStore | None = None,
         conversations: ConversationStore | None = None,
+        *,
+        intents: IntentClassifier | None = None,
+        phraser: ReplyPhraser | None = None,
     ) -> None:
         self.store = store
         self.ranker: Ranker = ranker or BaselineRanker()
         self.events = events
-        self.conversations = conversations
+        # Without a store the dialogue state still has to live somewhere: an in-memory one.
+        self.conversations = conversations or ConversationStore.ephemeral()
+        self.phraser = phraser
+        self._intents = intents
         self._vocabulary: Vocabulary | None = None
         self._lock = threading.Lock()
 
@@ -52,13 +137,40 @@ class Assistant:
                 self._vocabulary = Vocabulary.of(*self.store.products.vocabulary())
             return self._vocabulary
 
+    def intents(self) -> IntentClassifier:
+        with self._lock:
+            if self._intents is None:
+                self._intents = load_intent_classifier(self.store)
+            return self._intents
+
     def reply(self, session_id: str, text: str, *, channel: str = "core") -> Turn:
-        """Answer one customer message; every turn and every card shown is written to the event log."""
-        turn = self._logged(self._answer(session_id, text), text, channel)
-        if self.conversations is not None:
-            self.conversations.history(session_id).add_messages(
-                [HumanMessage(text), AIMessage(turn.text, additional_kwargs={"turn": turn.model_dump(mode="json")})]
-            )
+        """Answer one customer message; the turn, the new dialogue state and every card shown are recorded."""
+        _validate(session_id, text)
+        state = self.conversations.state(session_id)
+        turn, new_state = _Dialogue(self, session_id, text, state).run()
+        turn = self._checked(turn, text)
+        turn = self._logged(turn, text, channel)
+        self.conversations.append(
+            session_id,
+            [HumanMessage(text), AIMessage(turn.text, additional_kwargs={"turn": turn.model_dump(mode="json")})],
+            new_state,
+        )
+        return turn
+
+    def _checked(self, turn: Turn, text: str) -> Turn:
+        catalog = self.store.products.get([card.id for card in turn.products])
+        sources = [text, *(entry.answer for entry in self.store.faq.get(turn.faq_sources).values())]
+        sources += [product.lexical_text() for product in catalog.values()]
+        problems = grounding_problems(turn, catalog, sources)
+        if problems:
+            raise GroundingError(f"turn {turn.turn_id}: " + "; ".join(problems))
+        if self.phraser is not None:
+            phrased = self.phraser.phrase(turn, text)
+            if phrased is not None:
+                rejected = grounding_problems(turn, catalog, sources, phrased)
+                if not rejected:
+                    return turn.model_copy(update={"text": phrased})
+                logger.warning("discarded an ungrounded rephrasing: %s", "; ".join(rejected))
         return turn
 
     def _logged(self, turn: Turn, text: str, channel: str) -> Turn:
@@ -85,85 +197,388 @@ class Assistant:
         ]
         return turn.model_copy(update={"products": cards})
 
-    def _answer(self, session_id: str, text: str) -> Turn:
-        if not text or not text.strip():
-            raise InvalidMessageError(f"session {session_id!r}: the message is empty")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise InvalidMessageError(
-                f"session {session_id!r}: the message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}"
+
+def _validate(session_id: str, text: str) -> None:
+    if not text or not text.strip():
+        raise InvalidMessageError(f"session {session_id!r}: the message is empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidMessageError(
+            f"session {session_id!r}: the message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}"
+        )
+
+
+def _content_words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower())) - _VAGUE
+
+
+class _Dialogue:
+    """One turn of one session: decide what the message means here, then answer it."""
+
+    def __init__(self, assistant: Assistant, session_id: str, text: str, state: DialogueState) -> None:
+        self.assistant = assistant
+        self.store = assistant.store
+        self.session_id = session_id
+        self.text = text
+        self.state = dataclasses.replace(state, misses=0)
+        self._misses_before = state.misses
+        found = self.store.products.get(state.shown)
+        self.shown = [found[product_id] for product_id in state.shown if product_id in found]
+        self.request = parse_request(text, assistant.vocabulary(), [product.brand for product in self.shown])
+
+    def run(self) -> tuple[Turn, DialogueState]:
+        intent = self.intent()
+        if intent in ("product_search", "refine"):
+            turn = self.search(intent)
+        elif intent == "compare":
+            turn = self.compare()
+        elif intent == "product_question":
+            turn = self.product_question()
+        elif intent == "faq":
+            turn = self.faq()
+        elif intent == "order_status":
+            turn = self.order_status()
+        elif intent == "handoff":
+            turn = self.handoff(
+                "I'm bringing in a person from our support team. They'll see this conversation, "
+                "so you won't need to repeat yourself."
             )
-        request = parse_request(text, self.vocabulary())
-        has_constraints = not request.constraints.is_empty()
-        question = bool(_QUESTION.search(text))
-        faq = self.store.faq.answer(text)
-        if faq is not None and (not has_constraints or (question and faq.score >= _CONFIDENT_FAQ)):
-            return self._faq_turn(session_id, faq)
-        if question and not has_constraints:
-            return self._decline_turn(session_id)
-        return self._product_turn(session_id, text, request)
+        elif intent == "smalltalk":
+            turn = self.turn("smalltalk", _smalltalk_reply(self.text))
+        else:
+            turn = self.turn(
+                "out_of_scope",
+                "Sorry, that's outside what I can help with here. I can find and compare "
+                "products, and answer questions about shipping, returns, payment and orders.",
+            )
+        return turn.model_copy(update={"handoff": turn.handoff or self.state.handed_over}), self.state
 
-    def _new_turn_id(self) -> str:
-        return uuid.uuid4().hex
+    # --- understanding -------------------------------------------------------------------------------
 
-    def _faq_turn(self, session_id: str, hit: FaqHit) -> Turn:
-        return Turn(
-            turn_id=self._new_turn_id(),
-            session_id=session_id,
-            intent="faq",
-            text=hit.entry.answer,
+    def intent(self) -> Intent:
+        prediction = self.assistant.intents().predict_vectors(self.store.encode_query(self.text)[None, :])[0]
+        threshold = self.store.settings.intent_threshold
+        intent: Intent = prediction.intent if prediction.confidence >= threshold else "out_of_scope"  # type: ignore[assignment]
+        constraints = self.request.constraints
+        names_products = bool(constraints.category or constraints.brand)
+        ledger_active = bool(self.shown) or not self.state.ledger.is_empty()
+        if intent in ("out_of_scope", "smalltalk") and (names_products or _MODEL_NUMBER.search(self.text)):
+            intent = "product_search"
+        if (
+            intent in ("out_of_scope", "smalltalk", "product_search")
+            and not names_products
+            and _QUESTION.search(self.text)
+        ):
+            hit = self.store.faq.answer(self.text)
+            if hit is not None and hit.score >= _CONFIDENT_FAQ:
+                intent = "faq"
+        if intent == "refine":
+            new_category = constraints.category and constraints.category != self.state.ledger.category
+            if not ledger_active or new_category:
+                intent = "product_search"
+        elif intent == "product_search" and ledger_active and not constraints.category:
+            edits = constraints.filters_products() or constraints.sort or self.request.relative or self.request.cleared
+            if edits and len(_content_words(self.request.query) - {"only", "just", "instead", "then", "now"}) <= 2:
+                intent = "refine"
+        if intent == "product_question" and len(self.request.reference) >= 2:
+            intent = "compare"
+        elif intent == "compare" and len(self.request.reference) == 1:
+            intent = "product_question"
+        if intent in ("compare", "product_question") and not self.shown and names_products:
+            intent = "product_search"
+        return intent
+
+    # --- turns ---------------------------------------------------------------------------------------
+
+    def turn(self, intent: Intent, text: str, **fields: Any) -> Turn:
+        return Turn(turn_id=uuid.uuid4().hex, session_id=self.session_id, intent=intent, text=text, **fields)
+
+    def miss(self, intent: Intent, text: str) -> Turn:
+        """A turn the assistant could not answer; repeated misses hand the customer to a person."""
+        self.state.misses = self._misses_before + 1
+        if self.state.misses >= _MISSES_BEFORE_HANDOFF:
+            return self.handoff(
+                "I'm not getting this right, sorry. I'm passing you to a person from our support team; "
+                "they'll see this conversation.",
+                intent,
+            )
+        return self.turn(intent, text)
+
+    def handoff(self, text: str, intent: Intent = "handoff") -> Turn:
+        self.state.handed_over = True
+        self.state.misses = 0
+        return self.turn(intent, text, handoff=True)
+
+    def faq(self) -> Turn:
+        hit = self.store.faq.answer(self.text)
+        if hit is None:
+            return self.miss(
+                "faq",
+                "I'm not sure about that one, and I'd rather not guess. I can help you find products, "
+                "or you can ask to talk to a person from our support team.",
+            )
+        return self.turn("faq", hit.entry.answer, faq_sources=[hit.entry.id])
+
+    def order_status(self) -> Turn:
+        hit: FaqHit | None = self.store.faq.answer(self.text)
+        lead = "I can't look up orders from this chat."
+        if hit is None:
+            return self.turn("order_status", f"{lead} Ask for a person and our support team will check it for you.")
+        return self.turn(
+            "order_status",
+            f"{lead} {hit.entry.answer}\nIf it's late or missing, ask for a person and our team will check it.",
             faq_sources=[hit.entry.id],
         )
 
-    def _decline_turn(self, session_id: str) -> Turn:
-        return Turn(
-            turn_id=self._new_turn_id(),
-            session_id=session_id,
-            intent="faq",
-            text=(
-                "I'm not sure about that one, and I'd rather not guess. "
-                "I can help you find products, or you can ask to talk to a person from our support team."
-            ),
-        )
-
-    def _product_turn(self, session_id: str, text: str, request: ParsedRequest) -> Turn:
-        constraints = request.constraints
-        hits = self.store.products.search(request.query or text, constraints.to_filters(), _RETRIEVAL_CANDIDATES)
-        ranked = _distinct(self.ranker.rank(request.query or text, hits))[: self.store.settings.cards_per_reply]
-        cards = [self._card(item, constraints, position) for position, item in enumerate(ranked, start=1)]
-        described = constraints.describe()
-        if not cards:
-            wanted = " · ".join(described) or f"“{text.strip()}”"
-            reply = f"I couldn't find anything for {wanted}. Try a wider price range or fewer constraints."
+    def search(self, intent: Intent) -> Turn:
+        previous = self.state.ledger
+        if intent == "refine":
+            ledger = _refined(previous, self.request, self.shown)
+            query = " ".join(
+                [self.state.query, *[k for k in self.request.constraints.keywords if k not in self.state.query]]
+            )
         else:
-            heading = f"Here is what I found for {' · '.join(described)}:" if described else "Here is what I found:"
-            lines = [
-                f"{card.position}. {card.title} — {_money(card.price, card.currency)} ({card.reason})" for card in cards
-            ]
-            reply = "\n".join([heading, *lines])
-        return Turn(
-            turn_id=self._new_turn_id(),
-            session_id=session_id,
-            intent="product_search",
-            text=reply,
+            ledger = self.request.constraints
+            query = self.request.query or self.text
+            if _content_words(query) == set() and not ledger.filters_products() and not self.request.reference:
+                return self.clarify()
+        ranked = self.find(query.strip() or self.text, ledger)
+        if intent == "product_search" and not (ledger.category or ledger.brand) and not self.carried(ranked):
+            self.state.ledger, self.state.query, self.state.shown = Constraints(), "", []
+            return self.miss(
+                intent,
+                f"I couldn't find anything like “{self.text.strip()[:80]}” in our catalog. We mostly carry "
+                f"{', '.join(list(self.assistant.vocabulary().categories)[:5])}. Want to look at one of those?",
+            )
+        relaxed: list[str] = []
+        if not ranked:
+            relaxed, ranked = self.relax(query, ledger)
+        cards = [self.card(item, ledger, position) for position, item in enumerate(ranked, start=1)]
+        described = ledger.describe()
+        lines = []
+        if ledger != previous and described and not relaxed:
+            lines.append(f"Looking for: {' · '.join(described)}")
+        if relaxed:
+            lines.append(_relaxed_explanation(ledger, relaxed))
+        elif not cards:
+            lines.append(f"I couldn't find anything for {' · '.join(described) or repr(self.text.strip())}.")
+        lines += [f"{c.position}. {c.title} — {money(c.price, c.currency)} ({c.reason})" for c in cards]
+        self.state.ledger, self.state.query = ledger, query
+        self.state.shown = [card.id for card in cards]
+        self.state.focus = None
+        if not cards:
+            return self.miss(intent, "\n".join(lines) + "\nTry fewer constraints, or ask for a person.")
+        return self.turn(
+            intent,
+            "\n".join(lines),
             products=cards,
-            slots=constraints.as_slots(),
+            slots=ledger.as_slots(),
             constraints=described,
-            ranker_version=self.ranker.version,
+            relaxed=relaxed,
+            ranker_version=self.assistant.ranker.version,
         )
 
-    def _card(self, item: RankedProduct, constraints: Constraints, position: int) -> ProductCard:
-        product = item.hit.product
-        return ProductCard(
-            id=product.id,
-            title=product.title,
-            brand=product.brand,
-            category=product.category,
-            price=product.price,
-            currency=product.currency,
-            rating=product.rating,
-            reason=reason_for(product, constraints, lexical_match=item.hit.lexical_rank is not None),
-            position=position,
+    def clarify(self) -> Turn:
+        self.state.ledger, self.state.query, self.state.shown = Constraints(), "", []
+        categories = list(self.assistant.vocabulary().categories)[:4]
+        return self.turn(
+            "product_search",
+            "Happy to help! Who is it for, and what kind of thing do you have in mind? A budget helps too"
+            + (f" — for example: {', '.join(categories)}." if categories else "."),
+            clarify=True,
+            suggestions=categories,
         )
+
+    def find(self, query: str, ledger: Constraints) -> list[RankedProduct]:
+        hits = self.store.products.search(query, ledger.to_filters(), _RETRIEVAL_CANDIDATES)
+        hits = [hit for hit in hits if ledger.admits(hit.product)]
+        ranked = _distinct(self.assistant.ranker.rank(query, hits))
+        # Keyword matches first (stable: the ranker's order within each group), then the requested order.
+        ranked.sort(key=lambda item: -len(ledger.keywords_met(item.hit.product)))
+        if ledger.sort == "price_asc":
+            ranked.sort(key=lambda item: item.hit.product.price)
+        elif ledger.sort == "price_desc":
+            ranked.sort(key=lambda item: -item.hit.product.price)
+        elif ledger.sort == "rating_desc":
+            ranked.sort(key=lambda item: -(item.hit.product.rating or 0.0))
+        return ranked[: self.store.settings.cards_per_reply]
+
+    def carried(self, ranked: Sequence[RankedProduct]) -> bool:
+        """Whether the results are about what was asked, rather than the least unrelated products we have."""
+        if _MODEL_NUMBER.search(self.text) and any(item.hit.lexical_rank == 1 for item in ranked):
+            return True
+        similarities = [item.hit.dense_similarity for item in ranked if item.hit.dense_similarity is not None]
+        return bool(similarities) and max(similarities) >= self.store.settings.search_min_similarity
+
+    def relax(self, query: str, ledger: Constraints) -> tuple[list[str], list[RankedProduct]]:
+        """Drop one constraint at a time, most dispensable first; the first that finds something wins."""
+        options: list[tuple[list[str], dict[str, object]]] = [
+            (["exclude_keywords"], {"exclude_keywords": []}),
+            (["rating_min"], {"rating_min": None}),
+            (["price_max"], {"price_max": None, "sort": "price_asc"}),
+            (["price_min"], {"price_min": None, "sort": "price_desc"}),
+            (["brand"], {"brand": None}),
+            (["exclude_brand"], {"exclude_brand": []}),
+            (["category"], {"category": None}),
+        ]
+        for names, changes in options:
+            if all(getattr(ledger, name) in (None, []) for name in names):
+                continue
+            ranked = self.find(query, dataclasses.replace(ledger, **changes))  # type: ignore[arg-type]
+            if ranked:
+                return names, ranked
+        return [], []
+
+    def card(self, item: RankedProduct, ledger: Constraints, position: int) -> ProductCard:
+        product = item.hit.product
+        return _card(product, position, reason_for(product, ledger, lexical_match=item.hit.lexical_rank is not None))
+
+    def referenced(self) -> list[tuple[int, Product]]:
+        return [(p, self.shown[p - 1]) for p in self.request.reference if 1 <= p <= len(self.shown)]
+
+    def compare(self) -> Turn:
+        chosen = self.referenced() or list(enumerate(self.shown, start=1))
+        chosen = chosen[:_MAX_COMPARED]
+        if len(chosen) < 2:
+            return self.turn(
+                "compare",
+                "Which products should I compare? Search first, then say e.g. “compare the first two”."
+                if not self.shown
+                else f"Which ones should I compare? Pick two to {min(len(self.shown), _MAX_COMPARED)}, "
+                "e.g. “compare 1 and 2”.",
+                clarify=True,
+            )
+        positions = [position for position, _ in chosen]
+        products = [product for _, product in chosen]
+        rows = comparison_rows(products)
+        return self.turn(
+            "compare",
+            comparison_text(products, positions, rows),
+            products=[_card(p, position, "compared") for position, p in chosen],
+            comparison=rows,
+            slots={"reference": positions},
+        )
+
+    def product_question(self) -> Turn:
+        referenced = self.referenced()
+        by_id = {product.id: (position, product) for position, product in enumerate(self.shown, start=1)}
+        if referenced:
+            position, product = referenced[0]
+        elif self.state.focus in by_id:
+            position, product = by_id[self.state.focus]
+        elif len(self.shown) == 1:
+            position, product = 1, self.shown[0]
+        else:
+            ask = (
+                f"Which one do you mean — 1 to {len(self.shown)}?"
+                if self.shown
+                else "Which product do you mean? Tell me what you're looking for first."
+            )
+            return self.turn("product_question", ask, clarify=True)
+        self.state.focus = product.id
+        return self.turn(
+            "product_question",
+            answer_question(product, self.text),
+            products=[_card(product, position, "the one you asked about")],
+            slots={"reference": [position]},
+        )
+
+
+def _card(product: Product, position: int, reason: str) -> ProductCard:
+    return ProductCard(
+        id=product.id,
+        title=product.title,
+        brand=product.brand,
+        category=product.category,
+        price=product.price,
+        currency=product.currency,
+        rating=product.rating,
+        reason=reason,
+        position=position,
+    )
+
+
+def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Product]) -> Constraints:
+    """The ledger after a refinement: explicit edits, "forget the …", and "cheaper"/"pricier" than what was shown."""
+    new = dataclasses.replace(
+        ledger,
+        exclude_brand=list(ledger.exclude_brand),
+        keywords=list(ledger.keywords),
+        exclude_keywords=list(ledger.exclude_keywords),
+    )
+    for name in request.cleared:
+        setattr(new, name, [] if name == "exclude_brand" else None)
+    said = request.constraints
+    if said.category:
+        new.category = said.category
+    if said.brand:
+        new.brand = said.brand
+        new.exclude_brand = [b for b in new.exclude_brand if b != said.brand]
+    for brand in said.exclude_brand:
+        if brand not in new.exclude_brand:
+            new.exclude_brand.append(brand)
+        if new.brand == brand:
+            new.brand = None
+    if said.price_min is not None or said.price_max is not None:
+        new.price_min, new.price_max = said.price_min, said.price_max
+    if said.rating_min is not None:
+        new.rating_min = said.rating_min
+    if said.sort:
+        new.sort = said.sort
+    new.keywords = list(dict.fromkeys([*new.keywords, *said.keywords]))
+    new.exclude_keywords = list(dict.fromkeys([*new.exclude_keywords, *said.exclude_keywords]))
+    new.keywords = [k for k in new.keywords if k not in new.exclude_keywords]
+    prices = [product.price for product in shown]
+    if request.relative == "cheaper":
+        cap = min(prices) if prices else (new.price_max or 0.0) * 0.8
+        new.price_max = round(max(cap - 0.01, 0.0), 2)
+        if new.price_min is not None and new.price_min >= new.price_max:
+            new.price_min = None
+    elif request.relative == "pricier":
+        floor = max(prices) if prices else (new.price_min or new.price_max or 0.0)
+        new.price_min = round(floor + 0.01, 2)
+        if new.price_max is not None and new.price_max <= new.price_min:
+            new.price_max = None
+    elif request.relative == "better_rated":
+        ratings = [product.rating for product in shown if product.rating is not None]
+        floor = min(ratings) + 0.1 if ratings else (new.rating_min or 0.0) + 0.5
+        new.rating_min = round(min(5.0, max(4.0, floor)), 1)
+        new.sort = "rating_desc"
+    return new
+
+
+def _relaxed_explanation(ledger: Constraints, relaxed: list[str]) -> str:
+    culprit = {
+        "price_max": f"under ${ledger.price_max or 0:,.0f}",
+        "price_min": f"over ${ledger.price_min or 0:,.0f}",
+        "rating_min": f"{ledger.rating_min or 0:g}★ and up",
+        "brand": ledger.brand or "",
+        "category": ledger.category or "",
+        "exclude_brand": "not " + ", ".join(ledger.exclude_brand),
+        "exclude_keywords": "no " + ", ".join(ledger.exclude_keywords),
+    }[relaxed[0]]
+    return (
+        f"Nothing matches all of {' · '.join(ledger.describe())} — “{culprit}” rules everything out. "
+        "The closest alternatives without it:"
+    )
+
+
+def _smalltalk_reply(text: str) -> str:
+    lowered = text.lower()
+    if re.search(r"\b(thanks?|thank you|thx|ty|cheers|appreciate)", lowered):
+        return "You're welcome! Anything else I can help you find?"
+    if re.search(r"\b(bye|goodbye|see (?:you|ya)|later|good night|that's all|that's it)\b", lowered):
+        return "Thanks for stopping by — have a great day!"
+    if re.search(
+        r"\b(bot|human|real person|who are you|what are you|your name|what can you|what can i ask|purpose)\b", lowered
+    ):
+        return (
+            "I'm this store's shopping assistant — a bot. I can find and compare products, answer questions "
+            "about shipping, returns and payment, and get you a person whenever you like."
+        )
+    return (
+        "Hi! What are you shopping for today? I can find and compare products, and answer questions about "
+        "orders, shipping and returns."
+    )
 
 
 def _distinct(ranked: list[RankedProduct]) -> list[RankedProduct]:
@@ -179,27 +594,3 @@ def _distinct(ranked: list[RankedProduct]) -> list[RankedProduct]:
             seen.add(key)
             distinct.append(item)
     return distinct
-
-
-def _money(amount: float, currency: str) -> str:
-    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
-
-
-def reason_for(product: Product, constraints: Constraints, *, lexical_match: bool) -> str:
-    """One line built only from the product's own fields and the constraints it satisfies."""
-    parts: list[str] = []
-    if constraints.category and product.category == constraints.category:
-        parts.append(product.category)
-    if constraints.brand and product.brand == constraints.brand:
-        parts.append(product.brand)
-    if constraints.price_max is not None and product.price <= constraints.price_max:
-        parts.append(f"under ${constraints.price_max:,.0f}")
-    if constraints.price_min is not None and product.price >= constraints.price_min:
-        parts.append(f"over ${constraints.price_min:,.0f}")
-    if parts:
-        reason = "matches: " + ", ".join(parts)
-    elif lexical_match:
-        reason = "matches your words"
-    else:
-        reason = "similar to your request"
-    return f"{reason} · {product.rating:g}★" if product.rating is not None else reason

@@ -1,22 +1,48 @@
-"""Conversation transcripts in SQLite, as standard LangChain chat histories, so they survive restarts."""
+"""Conversations in SQLite: transcripts as standard LangChain chat histories, plus each session's dialogue state.
+
+Both survive restarts; a turn's messages and its new state are written in one transaction.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
+from assistant.slots import Constraints
 from retrieval.storage import SQLiteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, message TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session_id, id);
+CREATE TABLE IF NOT EXISTS sessions (session_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL);
 """
+
+
+@dataclass
+class DialogueState:
+    """What the assistant remembers about one session between turns."""
+
+    ledger: Constraints = field(default_factory=Constraints)
+    query: str = field(default="", metadata={"doc": "The words of the search the ledger refines."})
+    shown: list[str] = field(default_factory=list, metadata={"doc": "Ids of the products on screen, in order."})
+    focus: str | None = field(default=None, metadata={"doc": "The product the customer last asked about."})
+    handed_over: bool = False
+    misses: int = field(default=0, metadata={"doc": "Consecutive turns the assistant could not answer."})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> DialogueState:
+        data = json.loads(text)
+        return cls(**{**data, "ledger": Constraints(**data.get("ledger", {}))})
 
 
 class ConversationStore:
@@ -43,17 +69,31 @@ class ConversationStore:
             ).fetchall()
         return messages_from_dict([json.loads(row[0]) for row in rows])
 
-    def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
+    def append(self, session_id: str, messages: Sequence[BaseMessage], state: DialogueState | None = None) -> None:
+        """Add messages and, when given, replace the session's dialogue state, atomically."""
         now = time.time()
         with self._database.transaction() as connection:
             connection.executemany(
                 "INSERT INTO messages (session_id, message, created_at) VALUES (?, ?, ?)",
                 [(session_id, json.dumps(message_to_dict(message)), now) for message in messages],
             )
+            if state is not None:
+                connection.execute(
+                    "INSERT OR REPLACE INTO sessions (session_id, state, updated_at) VALUES (?, ?, ?)",
+                    (session_id, state.to_json(), now),
+                )
+
+    def state(self, session_id: str) -> DialogueState:
+        """The session's dialogue state; a new session starts empty."""
+        with self._database.read() as connection:
+            row = connection.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return DialogueState.from_json(row[0]) if row else DialogueState()
 
     def delete(self, session_id: str) -> None:
-        with self._database.read() as connection:
+        """Forget the session: transcript and dialogue state."""
+        with self._database.transaction() as connection:
             connection.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+            connection.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
 
     def close(self) -> None:
         self._database.close()

@@ -1,16 +1,21 @@
-"""First slot parser: price bounds, rating, category and brand words, against the catalog's vocabulary.
+"""Slot extraction against the catalog's own vocabulary.
 
-The dialogue layer extends it; this version already turns "4k tv under 500" into
-category = TVs, price_max = 500 and the residual query "4k tv".
+``parse_request`` turns one message into slots (category, brand, exclude_brand, price_min, price_max,
+rating_min, sort, keywords, reference) plus the edits a refinement asks for (``cheaper``, ``forget the
+budget``). It is pure and never raises: the dialogue layer decides what the slots mean in context.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
 
-from retrieval import SearchFilters
+from retrieval import Product, SearchFilters
+
+Sort = Literal["price_asc", "price_desc", "rating_desc"]
+Relative = Literal["cheaper", "pricier", "better_rated"]
 
 # Shopper words → a word that occurs in catalog category names (after singularising).
 CATEGORY_SYNONYMS = {
@@ -20,15 +25,19 @@ CATEGORY_SYNONYMS = {
     "ultrabook": "laptop",
     "chromebook": "laptop",
     "macbook": "laptop",
+    "lapotp": "laptop",
+    "labtop": "laptop",
     "earphone": "earbud",
     "airpod": "earbud",
     "headset": "headphone",
+    "headphne": "headphone",
     "smartwatch": "watch",
     "pc": "desktop",
     "imac": "desktop",
     "ipad": "tablet",
     "wifi": "router",
     "extender": "router",
+    "modem": "router",
     "doorbell": "security",
     "soundbar": "soundbar",
     "subwoofer": "theater",
@@ -40,13 +49,76 @@ CATEGORY_SYNONYMS = {
     "guitar": "instrument",
     "piano": "instrument",
     "drum": "instrument",
+    "keyboard": "instrument",
     "ssd": "ssd",
     "smartphone": "phone",
     "radio": "radio",
+    "camcorder": "camera",
 }
 # Words that narrow a category but never name one on their own.
 _MODIFIERS = {"gaming", "mini", "smart", "home", "video", "two", "way", "voice", "computer", "pc", "notebook"}
 _IGNORED = {"&", "and", "s"}
+
+# Feature words worth matching literally in titles and descriptions.
+FEATURE_KEYWORDS = (
+    "4k",
+    "8k",
+    "1080p",
+    "oled",
+    "qled",
+    "hdr",
+    "dolby atmos",
+    "dolby vision",
+    "wireless",
+    "bluetooth",
+    "noise cancelling",
+    "touchscreen",
+    "2-in-1",
+    "waterproof",
+    "hdmi",
+    "usb-c",
+    "wifi 6",
+    "wi-fi 6",
+    "rgb",
+    "curved",
+    "mechanical",
+    "refurbished",
+    "portable",
+    "rtx",
+    "outdoor",
+    "indoor",
+    "night vision",
+    "solar",
+    "mesh",
+    "alexa",
+    "google assistant",
+    "backlit",
+    "gps",
+    "webcam",
+    "microphone",
+    "remote",
+)
+_FEATURE_SPELLINGS = {"noise canceling": "noise cancelling", "touch screen": "touchscreen", "2 in 1": "2-in-1"}
+COLOURS = (
+    "space gray",
+    "rose gold",
+    "black",
+    "white",
+    "silver",
+    "gray",
+    "grey",
+    "red",
+    "blue",
+    "green",
+    "pink",
+    "gold",
+    "purple",
+    "midnight",
+    "starlight",
+)
+_SIZE = re.compile(r"\b(\d{2,3}(?:\.\d)?)\s*(?:\"|”|''|-?\s*inch(?:es)?\b|-?\s*in\b)", re.I)
+_CAPACITY = re.compile(r"\b(\d{1,4})\s*(gb|tb)\b", re.I)
+_REFRESH = re.compile(r"\b(\d{2,3})\s*hz\b", re.I)
 
 _AMOUNT = r"\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b)?(?:\s*(?:dollars?|bucks|usd))?"
 _PRICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -55,7 +127,8 @@ _PRICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "max",
         re.compile(
-            rf"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|within|<=?)\s*{_AMOUNT}",
+            rf"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|within|"
+            rf"budget(?:\s+(?:is|of|to))?(?:\s+(?:now|only|just))?|<=?)\s*{_AMOUNT}",
             re.I,
         ),
     ),
@@ -67,10 +140,97 @@ _PRICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 _RATING = re.compile(
-    r"\b(?:at least\s+|rated\s+)?(\d(?:\.\d)?)\s*(?:\+\s*)?(?:stars?|★)"
-    r"(?:\s*(?:and up|or more|or better|\+|and above))?",
+    r"\b(?:at least\s+|rated\s+|only\s+)?(\d(?:\.\d)?)\s*(?:\+\s*)?(?:stars?|★)"
+    r"(?:\s*(?:and up|or more|or better|\+|and above|or higher))?",
     re.I,
 )
+_CLEARS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (
+        ("price_min", "price_max"),
+        re.compile(
+            r"\b(?:forget|ignore|drop|remove|no|any|never mind|clear)\s+(?:the\s+|my\s+|about\s+the\s+)?"
+            r"(?:budget|price(?:\s+limit|\s+range)?|max(?:imum)? price)\b|\bprice doesn'?t matter\b",
+            re.I,
+        ),
+    ),
+    (
+        ("brand", "exclude_brand"),
+        re.compile(
+            r"\b(?:forget|ignore|drop|remove|clear)\s+(?:the\s+)?brands?\b|\bany brands?\b|"
+            r"\bdoesn'?t matter which brand\b|\bbrand doesn'?t matter\b",
+            re.I,
+        ),
+    ),
+    (("rating_min",), re.compile(r"\b(?:forget|ignore|drop|remove|clear)\s+(?:the\s+)?rating(?:\s+filter)?\b", re.I)),
+]
+_SORTS: list[tuple[Sort, re.Pattern[str]]] = [
+    (
+        "price_desc",
+        re.compile(r"\b(?:most expensive|highest price|priciest)(?:\s+first)?\b|\bprice\s+high\s+to\s+low\b", re.I),
+    ),
+    (
+        "price_asc",
+        re.compile(
+            r"\b(?:cheapest|lowest price|least expensive)(?:\s+first)?\b|\bsort(?:ed)?\s+(?:them\s+)?by\s+price\b|"
+            r"\bprice\s+low\s+to\s+high\b|\b(?:cheap|affordable|inexpensive|low[- ]cost)\b|"
+            r"\bbudget\b(?!\s+(?:is\s+|of\s+|to\s+)?(?:now\s+|only\s+|just\s+)?\$?\d)",
+            re.I,
+        ),
+    ),
+    (
+        "rating_desc",
+        re.compile(
+            r"\b(?:best|highest|top)[- ]rated(?:\s+first)?\b|\bsort(?:ed)?\s+(?:them\s+)?by\s+(?:rating|reviews?)\b|"
+            r"\bbest reviewed\b",
+            re.I,
+        ),
+    ),
+]
+_RELATIVES: list[tuple[Relative, re.Pattern[str]]] = [
+    (
+        "cheaper",
+        re.compile(
+            r"\b(?:cheaper|less expensive|lower(?: price)?|too (?:expensive|pricey|much)|over my budget|"
+            r"out of my budget|go lower)\b",
+            re.I,
+        ),
+    ),
+    (
+        "pricier",
+        re.compile(
+            r"\b(?:more expensive|pricier|premium|higher[- ]end|fancier|raise the budget|"
+            r"more upmarket)\b",
+            re.I,
+        ),
+    ),
+    ("better_rated", re.compile(r"\b(?:better|higher)[- ](?:rated|reviewed|reviews)\b|\bwell[- ]reviewed\b", re.I)),
+]
+_NEGATION = re.compile(
+    r"\b(?:not|no|without|except|excluding|anything but|other than|non|skip(?: the)?)\s+(?:an?\s+|the\s+|any\s+)?", re.I
+)
+_ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+    "fifth": 5,
+    "5th": 5,
+}
+_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5": 5}
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_FIRST_N = re.compile(r"\b(?:first|top)\s+(two|three|four|five|[2-5])\b", re.I)
+_LAST_N = re.compile(r"\blast\s+(two|three|four|five|[2-5])\b", re.I)
+_ORDINAL = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b", re.I)
+_NUMBERED = re.compile(r"(?:#|\bnumber\s+|\bno\.\s*|\boption\s+|\bitem\s+)([1-5]|one|two|three|four|five)\b", re.I)
+_BARE_PAIR = re.compile(
+    r"(?<![\w$.])([1-5])\s*(?:vs\.?|versus|and|&|or|,)\s*([1-5])(?![\w.%$]|\s*(?:stars?|k\b))", re.I
+)
+_BOTH = re.compile(r"\bboth\b", re.I)
+_ALL = re.compile(r"\ball\s+(?:of\s+)?(?:them|these|those|three|four|five)\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -91,16 +251,24 @@ def singular(word: str) -> str:
 
 @dataclass
 class Constraints:
-    """What the customer asked for, in the slot names the dialogue layer uses."""
+    """What the customer wants, under the slot names the script format uses: the constraint ledger."""
 
     category: str | None = None
     brand: str | None = None
+    exclude_brand: list[str] = field(default_factory=list)
     price_min: float | None = None
     price_max: float | None = None
     rating_min: float | None = None
+    sort: Sort | None = None
+    keywords: list[str] = field(default_factory=list)
+    exclude_keywords: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return self == Constraints()
+
+    def filters_products(self) -> bool:
+        """Whether any slot narrows the product list (sort order alone does not)."""
+        return replace(self, sort=None) != Constraints()
 
     def to_filters(self) -> SearchFilters:
         return SearchFilters(
@@ -108,16 +276,23 @@ class Constraints:
             price_max=self.price_max,
             categories=(self.category,) if self.category else (),
             brands=(self.brand,) if self.brand else (),
+            exclude_brands=tuple(self.exclude_brand),
             rating_min=self.rating_min,
         )
 
-    def as_slots(self) -> dict[str, str | float]:
+    def as_slots(self) -> dict[str, str | float | list[str]]:
         """The slots that are set, under the slot names scripts use."""
-        return {name: value for name, value in vars(self).items() if value is not None}
+        return {name: value for name, value in asdict(self).items() if value not in (None, [])}
+
+    @classmethod
+    def from_slots(cls, slots: dict[str, object]) -> Constraints:
+        known = {name: value for name, value in slots.items() if name in cls.__dataclass_fields__}
+        return cls(**known)  # type: ignore[arg-type]
 
     def describe(self) -> list[str]:
-        """Human-readable parts: ["TVs", "under $500", "Samsung", "4★ and up"]."""
+        """Human-readable parts: ["TVs", "Samsung", "under $500", "4★ and up", "not LG", "cheapest first"]."""
         parts = [part for part in (self.category, self.brand) if part]
+        parts += self.keywords
         if self.price_min is not None and self.price_max is not None:
             parts.append(f"${self.price_min:,.0f}–${self.price_max:,.0f}")
         elif self.price_max is not None:
@@ -126,15 +301,57 @@ class Constraints:
             parts.append(f"over ${self.price_min:,.0f}")
         if self.rating_min is not None:
             parts.append(f"{self.rating_min:g}★ and up")
+        parts += [f"not {brand}" for brand in self.exclude_brand]
+        parts += [f"no {keyword}" for keyword in self.exclude_keywords]
+        if self.sort:
+            parts.append(
+                {"price_asc": "cheapest first", "price_desc": "priciest first", "rating_desc": "best rated first"}[
+                    self.sort
+                ]
+            )
         return parts
+
+    def admits(self, product: Product) -> bool:
+        """The post-filter the search backends cannot express: words the product must not mention."""
+        text = product.lexical_text()
+        return not any(mentions(text, keyword) for keyword in self.exclude_keywords)
+
+    def keywords_met(self, product: Product) -> list[str]:
+        """Wanted keywords the listing mentions; they rank a product up but do not exclude others."""
+        text = product.lexical_text()
+        return [keyword for keyword in self.keywords if mentions(text, keyword)]
+
+
+def keyword_pattern(keyword: str) -> re.Pattern[str]:
+    """How a normalised keyword appears in listings: 65 inch ~ 65", 65-inch, 65in; 16GB ~ 16 GB."""
+    size = re.fullmatch(r"(\d+(?:\.\d)?) inch", keyword)
+    if size:
+        return re.compile(rf"(?<![\d.]){re.escape(size.group(1))}\s*(?:\"|”|''|-?\s*inch|-?\s*in\b|-?\s*class)", re.I)
+    capacity = re.fullmatch(r"(\d+)(gb|tb)", keyword)
+    if capacity:
+        return re.compile(rf"(?<!\d){capacity.group(1)}\s*{capacity.group(2)}\b", re.I)
+    # "cancelling" ~ "canceling": British and American spellings of the same feature.
+    words = [re.escape(word).replace("ll", "ll?") for word in re.split(r"[\s-]+", keyword)]
+    return re.compile(r"(?<![\w])" + r"[\s-]?".join(words) + r"(?![\w])", re.I)
+
+
+def mentions(text: str, keyword: str) -> bool:
+    return keyword_pattern(keyword).search(text) is not None
 
 
 @dataclass
 class ParsedRequest:
-    """The constraints found, and ``query``: the text with its price and rating phrases removed."""
+    """The slots found in one message, and what it asks to change in the ledger.
+
+    ``query`` is the text with its price, rating, sort and reference phrases removed (what retrieval
+    should match). ``reference`` holds 1-based positions of shown results ("the second one", "both").
+    """
 
     constraints: Constraints
     query: str = ""
+    reference: list[int] = field(default_factory=list)
+    cleared: set[str] = field(default_factory=set)
+    relative: Relative | None = None
 
 
 @dataclass(frozen=True)
@@ -146,10 +363,24 @@ class Vocabulary:
 
     @classmethod
     def of(cls, categories: Iterable[str], brands: Iterable[str]) -> Vocabulary:
-        return cls(tuple(categories), tuple(brands))
+        return cls(tuple(categories), tuple(sorted(brands, key=len, reverse=True)))
 
     def category_words(self, category: str) -> set[str]:
         return {singular(word) for word in _WORD.findall(category.lower())} - _IGNORED
+
+    def brand_in(self, text: str) -> re.Match[str] | None:
+        """The longest catalog brand named in ``text`` (word-bounded, case-insensitive)."""
+        lowered = text.lower()
+        for brand in self.brands:
+            if len(brand) > 1:
+                match = re.search(rf"(?<![\w-]){re.escape(brand.lower())}(?![\w-])", lowered)
+                if match:
+                    return match
+        return None
+
+    def brand_named(self, match: re.Match[str]) -> str:
+        found = match.group(0)
+        return next(brand for brand in self.brands if brand.lower() == found)
 
 
 def _category_for(words: set[str], vocabulary: Vocabulary) -> str | None:
@@ -167,12 +398,19 @@ def _category_for(words: set[str], vocabulary: Vocabulary) -> str | None:
     return best[2] if best else None
 
 
-def parse_request(text: str, vocabulary: Vocabulary) -> ParsedRequest:
-    """Extract constraints; never raises, whatever the text."""
-    constraints = Constraints()
-    residual = text
+class _Text:
+    """The message being consumed: each recognised phrase is cut out so later rules do not see it again."""
+
+    def __init__(self, text: str) -> None:
+        self.value = text
+
+    def cut(self, match: re.Match[str]) -> None:
+        self.value = self.value[: match.start()] + " " + self.value[match.end() :]
+
+
+def _parse_price(text: _Text, constraints: Constraints) -> None:
     for kind, pattern in _PRICE_PATTERNS:
-        match = pattern.search(residual)
+        match = pattern.search(text.value)
         if match is None:
             continue
         groups = match.groups()
@@ -192,18 +430,111 @@ def parse_request(text: str, vocabulary: Vocabulary) -> ParsedRequest:
                 constraints.price_min = amount
             else:
                 constraints.price_min, constraints.price_max = round(amount * 0.8, 2), round(amount * 1.2, 2)
-        residual = residual[: match.start()] + " " + residual[match.end() :]
-        break
-    rating = _RATING.search(residual)
+        text.cut(match)
+        return
+
+
+def _parse_reference(text: _Text, shown_brands: Sequence[str], vocabulary: Vocabulary) -> list[int]:
+    shown = len(shown_brands)
+    positions: list[int] = []
+
+    def take(pattern: re.Pattern[str], found: Callable[[re.Match[str]], Iterable[int]]) -> None:
+        for match in list(pattern.finditer(text.value))[::-1]:
+            positions.extend(p for p in found(match) if 1 <= p <= max(shown, 5))
+            text.cut(match)
+
+    take(_FIRST_N, lambda m: range(1, _COUNTS[m.group(1).lower()] + 1))
+    if shown:
+        take(_LAST_N, lambda m: range(max(1, shown - _COUNTS[m.group(1).lower()] + 1), shown + 1))
+        take(_ALL, lambda _: range(1, min(shown, 4) + 1))
+    take(_BOTH, lambda _: [1, 2])
+    take(_NUMBERED, lambda m: [_NUMBER_WORDS.get(m.group(1).lower()) or int(m.group(1))])
+    if shown:
+        take(_BARE_PAIR, lambda m: [int(m.group(1)), int(m.group(2))])
+    take(_ORDINAL, lambda m: [shown if m.group(1).lower() == "last" else _ORDINALS[m.group(1).lower()]])
+    # "that Dell", "the Sony": shown products of that brand.
+    for brand_match in re.finditer(r"\b(?:that|the|this)\s+([\w-]+)", text.value, re.I):
+        named = vocabulary.brand_in(brand_match.group(1))
+        if named is not None:
+            brand = vocabulary.brand_named(named).casefold()
+            matching = [i for i, b in enumerate(shown_brands, start=1) if b.casefold() == brand]
+            # "that Dell" among five Dells singles nothing out.
+            if len(matching) < shown:
+                positions.extend(matching)
+    positions = [p for p in positions if p > 0]
+    return sorted(dict.fromkeys(positions))
+
+
+def _parse_keywords(text: _Text) -> tuple[list[str], list[str]]:
+    """(wanted, excluded) feature, colour and size keywords; an excluded one follows a negation and is cut."""
+    for spelling, canonical in _FEATURE_SPELLINGS.items():
+        text.value = re.sub(rf"\b{re.escape(spelling)}\b", canonical, text.value, flags=re.I)
+    found: list[tuple[int, int, str]] = []
+    for keyword in (*FEATURE_KEYWORDS, *COLOURS):
+        for match in re.finditer(rf"(?<![\w-]){re.escape(keyword)}(?![\w-])", text.value, re.I):
+            if not any(start <= match.start() < end for start, end, _ in found):
+                found.append((match.start(), match.end(), "wifi 6" if keyword == "wi-fi 6" else keyword))
+    renderers: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+        (_SIZE, lambda m: f"{m.group(1)} inch"),
+        (_CAPACITY, lambda m: f"{m.group(1)}{m.group(2).lower()}"),
+        (_REFRESH, lambda m: f"{m.group(1)}hz"),
+    )
+    for pattern, render in renderers:
+        found += [(m.start(), m.end(), render(m)) for m in pattern.finditer(text.value)]
+    negations = {m.end(): m.start() for m in _NEGATION.finditer(text.value)}
+    wanted: list[str] = []
+    excluded: list[tuple[int, int, str]] = []
+    for start, end, keyword in sorted(found):
+        if start in negations:
+            excluded.append((negations[start], end, keyword))
+        else:
+            wanted.append(keyword)
+    for start, end, _ in reversed(excluded):
+        text.value = text.value[:start] + " " + text.value[end:]
+    return list(dict.fromkeys(wanted)), list(dict.fromkeys(keyword for _, _, keyword in excluded))
+
+
+def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str] = ()) -> ParsedRequest:
+    """Extract slots from one message; never raises, whatever the text.
+
+    ``shown_brands`` are the brands of the results on screen, in order, so references like "the
+    second one" or "that Dell" resolve to positions.
+    """
+    constraints = Constraints()
+    rest = _Text(text)
+    cleared: set[str] = set()
+    for names, pattern in _CLEARS:
+        match = pattern.search(rest.value)
+        if match:
+            cleared.update(names)
+            rest.cut(match)
+    for sort, pattern in _SORTS:
+        match = pattern.search(rest.value)
+        if match:
+            constraints.sort = sort
+            rest.cut(match)
+            break
+    reference = _parse_reference(rest, shown_brands, vocabulary)
+    relative = next((name for name, pattern in _RELATIVES if pattern.search(rest.value)), None)
+    if relative == "cheaper" and re.search(r"\bcheaper than\s+\$?\d", rest.value, re.I):
+        relative = None
+    _parse_price(rest, constraints)
+    rating = _RATING.search(rest.value)
     if rating is not None and float(rating.group(1)) <= 5:
         constraints.rating_min = float(rating.group(1))
-        residual = residual[: rating.start()] + " " + residual[rating.end() :]
-    words = {singular(word) for word in _WORD.findall(residual.lower())}
+        rest.cut(rating)
+    constraints.keywords, constraints.exclude_keywords = _parse_keywords(rest)
+    # Negated brands first, so "not Samsung" never becomes brand = Samsung.
+    for negation in list(_NEGATION.finditer(rest.value))[::-1]:
+        named = vocabulary.brand_in(rest.value[negation.end() : negation.end() + 40].split(",")[0])
+        if named is not None and named.start() == 0:
+            constraints.exclude_brand.insert(0, vocabulary.brand_named(named))
+            rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + named.end() :]
+    if not reference:
+        named = vocabulary.brand_in(rest.value)
+        if named is not None:
+            constraints.brand = vocabulary.brand_named(named)
+    words = {singular(word) for word in _WORD.findall(rest.value.lower())}
     words |= {CATEGORY_SYNONYMS[word] for word in words if word in CATEGORY_SYNONYMS}
     constraints.category = _category_for(words, vocabulary)
-    lowered = f" {residual.lower()} "
-    for brand in sorted(vocabulary.brands, key=len, reverse=True):
-        if len(brand) > 1 and re.search(rf"(?<![\w-]){re.escape(brand.lower())}(?![\w-])", lowered):
-            constraints.brand = brand
-            break
-    return ParsedRequest(constraints, " ".join(residual.split()))
+    return ParsedRequest(constraints, " ".join(rest.value.split()), reference, cleared, relative)

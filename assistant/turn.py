@@ -34,6 +34,11 @@ class ProductCard(BaseModel):
     impression_id: str | None = Field(None, description="Record clicks and carts against this id.")
 
 
+class ComparisonRow(BaseModel):
+    label: str = Field(description="What is compared: Price, Rating, Brand, or an attribute name.")
+    values: list[str] = Field(description="One value per compared product, in the order of the turn's products.")
+
+
 class Turn(BaseModel):
     turn_id: str
     session_id: str
@@ -45,4 +50,9 @@ class Turn(BaseModel):
     constraints: list[str] = Field(default_factory=list, description="What the assistant understood, in words.")
     handoff: bool = Field(False, description="The session is handed over to a person.")
     clarify: bool = Field(False, description="The assistant asked a question instead of listing products.")
+    suggestions: list[str] = Field(default_factory=list, description="Quick replies a channel may offer.")
+    comparison: list[ComparisonRow] = Field(default_factory=list, description="Side-by-side rows for compare.")
+    relaxed: list[str] = Field(
+        default_factory=list, description="Slots set aside to find alternatives when nothing matched them all."
+    )
     ranker_version: str | None = None

@@ -76,20 +76,18 @@ class ProductIndex(DocumentIndex[Product]):
         return [(row[0], float(row[1])) for row in rows]
 
     def vocabulary(self) -> tuple[list[str], list[str]]:
-        """The catalog's own category and brand values, for slot parsing."""
+        """The catalog's own category and brand values, most listed first, for slot parsing."""
         table = self._table()
-        with self._database.read() as connection:
-            categories = [
-                row[0]
-                for row in connection.execute(f"SELECT DISTINCT json_extract(body, '$.category') FROM {table}")
-                if row[0]
-            ]
-            brands = [
-                row[0]
-                for row in connection.execute(f"SELECT DISTINCT json_extract(body, '$.brand') FROM {table}")
-                if row[0]
-            ]
-        return sorted(categories), sorted(brands)
+
+        def values(field: str) -> list[str]:
+            with self._database.read() as connection:
+                rows = connection.execute(
+                    f"SELECT json_extract(body, '$.{field}') AS value FROM {table} "
+                    "WHERE value != '' GROUP BY value ORDER BY COUNT(*) DESC, value"
+                ).fetchall()
+            return [row[0] for row in rows]
+
+        return values("category"), values("brand")
 
 
 class FaqIndex(DocumentIndex[FaqEntry]):
@@ -146,10 +144,10 @@ class Store:
         self.embedder = embedder
         self._database = database
         chroma_client = functools.cache(chroma)
-        # Both indexes see the same customer message; encode it once.
-        encode = functools.lru_cache(maxsize=2048)(self._encode_query)
-        self.products = ProductIndex(database, chroma_client, embedder, encode, collection_prefix, settings)
-        self.faq = FaqIndex(database, chroma_client, embedder, encode, collection_prefix, settings)
+        # Both indexes and the intent classifier see the same customer message; encode it once.
+        self.encode_query: Callable[[str], Vectors] = functools.lru_cache(maxsize=2048)(self._encode_query)
+        self.products = ProductIndex(database, chroma_client, embedder, self.encode_query, collection_prefix, settings)
+        self.faq = FaqIndex(database, chroma_client, embedder, self.encode_query, collection_prefix, settings)
 
     def _encode_query(self, text: str) -> Vectors:
         return np.asarray(self.embedder.embed([text])[0], dtype=np.float32)

@@ -52,6 +52,21 @@ class Settings(BaseSettings):
     faq_calibration_midpoint: float = 0.55
 
     cards_per_reply: int = Field(5, ge=1, le=20)
+    search_min_similarity: float = Field(
+        0.4,
+        ge=-1.0,
+        le=1.0,
+        description="A search naming no category or brand whose best match is less similar than this gets "
+        "“we don't seem to carry that” instead of unrelated products (MiniLM cosine; hand-set on the demo).",
+    )
+    intent_threshold: float = Field(
+        0.4, ge=0.0, le=1.0, description="Intent confidence below which a message counts as out of scope."
+    )
+    chat_model: str | None = Field(
+        None,
+        description="LangChain `init_chat_model` id (e.g. `openai:gpt-4o-mini`) that rephrases replies; "
+        "unset = the built-in templates (complete, offline).",
+    )
 
     @classmethod
     def settings_customise_sources(

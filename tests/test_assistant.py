@@ -8,7 +8,7 @@ def test_product_request_gets_ranked_grounded_cards(loaded_store: Store) -> None
     turn = Assistant(loaded_store).reply("s1", "a 4k tv under $500")
     assert turn.intent == "product_search"
     assert turn.products and all(card.category == "TVs" and card.price <= 500 for card in turn.products)
-    assert turn.constraints == ["TVs", "under $500"]
+    assert turn.constraints == ["TVs", "4k", "under $500"]
     assert turn.ranker_version == "baseline-1"
     for card in turn.products:
         assert "under $500" in card.reason
@@ -31,10 +31,20 @@ def test_unanswerable_question_is_declined_not_invented(loaded_store: Store) -> 
     assert "person" in turn.text
 
 
-def test_impossible_constraints_get_a_clear_no_results_reply(loaded_store: Store) -> None:
+def test_impossible_constraints_name_the_culprit_and_offer_the_nearest_alternatives(loaded_store: Store) -> None:
     turn = Assistant(loaded_store).reply("s1", "tv under $5")
+    assert turn.relaxed == ["price_max"]
+    assert "“under $5” rules everything out" in turn.text
+    assert turn.slots["price_max"] == 5
+    prices = [card.price for card in turn.products]
+    assert prices and prices == sorted(prices), "the nearest alternatives to a price cap are the cheapest ones"
+    assert all(card.category == "TVs" for card in turn.products)
+
+
+def test_when_nothing_at_all_matches_the_reply_says_so(loaded_store: Store) -> None:
+    turn = Assistant(loaded_store).reply("s1", "I am looking for a saddle for my horse")
     assert turn.products == []
-    assert "couldn't find" in turn.text and "TVs" in turn.text
+    assert "couldn't find anything like" in turn.text
 
 
 def test_better_rated_products_win_ties_in_the_baseline_ranker(loaded_store: Store) -> None:
