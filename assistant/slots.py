@@ -58,6 +58,43 @@ CATEGORY_SYNONYMS = {
 # Words that narrow a category but never name one on their own.
 _MODIFIERS = {"gaming", "mini", "smart", "home", "video", "two", "way", "voice", "computer", "pc", "notebook"}
 _IGNORED = {"&", "and", "s"}
+_COMMON_WORDS = frozenset(
+    [
+        "my",
+        "me",
+        "we",
+        "us",
+        "our",
+        "your",
+        "you",
+        "it",
+        "its",
+        "the",
+        "a",
+        "an",
+        "one",
+        "all",
+        "any",
+        "best",
+        "top",
+        "new",
+        "go",
+        "on",
+        "in",
+        "at",
+        "up",
+        "so",
+        "no",
+        "not",
+        "only",
+        "just",
+        "home",
+        "smart",
+        "simple",
+        "brilliant",
+        "defender",
+    ]
+)
 
 # Feature words worth matching literally in titles and descriptions.
 FEATURE_KEYWORDS = (
@@ -368,19 +405,22 @@ class Vocabulary:
     def category_words(self, category: str) -> set[str]:
         return {singular(word) for word in _WORD.findall(category.lower())} - _IGNORED
 
-    def brand_in(self, text: str) -> re.Match[str] | None:
-        """The longest catalog brand named in ``text`` (word-bounded, case-insensitive)."""
+    def brand_in(self, text: str) -> tuple[str, int, int] | None:
+        """(brand, start, end) of the longest catalog brand named in ``text``, word-bounded.
+
+        Case-insensitive, except for brands spelled like common words ("My Arcade" lists as "My"), which
+        count only as the catalog writes them.
+        """
         lowered = text.lower()
         for brand in self.brands:
-            if len(brand) > 1:
-                match = re.search(rf"(?<![\w-]){re.escape(brand.lower())}(?![\w-])", lowered)
-                if match:
-                    return match
+            if len(brand) < 2:
+                continue
+            exact = brand.lower() in _COMMON_WORDS
+            pattern = rf"(?<![\w-]){re.escape(brand if exact else brand.lower())}(?![\w-])"
+            match = re.search(pattern, text if exact else lowered)
+            if match:
+                return brand, match.start(), match.end()
         return None
-
-    def brand_named(self, match: re.Match[str]) -> str:
-        found = match.group(0)
-        return next(brand for brand in self.brands if brand.lower() == found)
 
 
 def _category_for(words: set[str], vocabulary: Vocabulary) -> str | None:
@@ -456,7 +496,7 @@ def _parse_reference(text: _Text, shown_brands: Sequence[str], vocabulary: Vocab
     for brand_match in re.finditer(r"\b(?:that|the|this)\s+([\w-]+)", text.value, re.I):
         named = vocabulary.brand_in(brand_match.group(1))
         if named is not None:
-            brand = vocabulary.brand_named(named).casefold()
+            brand = named[0].casefold()
             matching = [i for i, b in enumerate(shown_brands, start=1) if b.casefold() == brand]
             # "that Dell" among five Dells singles nothing out.
             if len(matching) < shown:
@@ -527,13 +567,13 @@ def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str]
     # Negated brands first, so "not Samsung" never becomes brand = Samsung.
     for negation in list(_NEGATION.finditer(rest.value))[::-1]:
         named = vocabulary.brand_in(rest.value[negation.end() : negation.end() + 40].split(",")[0])
-        if named is not None and named.start() == 0:
-            constraints.exclude_brand.insert(0, vocabulary.brand_named(named))
-            rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + named.end() :]
+        if named is not None and named[1] == 0:
+            constraints.exclude_brand.insert(0, named[0])
+            rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + named[2] :]
     if not reference:
         named = vocabulary.brand_in(rest.value)
         if named is not None:
-            constraints.brand = vocabulary.brand_named(named)
+            constraints.brand = named[0]
     words = {singular(word) for word in _WORD.findall(rest.value.lower())}
     words |= {CATEGORY_SYNONYMS[word] for word in words if word in CATEGORY_SYNONYMS}
     constraints.category = _category_for(words, vocabulary)

@@ -95,12 +95,22 @@ def product_table(hits: list[ProductHit]) -> Table:
 
 
 def print_turn(turn: Turn) -> None:
-    if not turn.products:
+    if turn.comparison:
+        table = Table("", *(f"{card.position}. {card.title[:40]}" for card in turn.products))
+        for row in turn.comparison:
+            table.add_row(row.label, *row.values)
+        out_console.print(table)
+        out_console.print(turn.text.splitlines()[-1])
+        return
+    if not turn.products or turn.intent == "product_question":
         out_console.print(turn.text)
         if turn.faq_sources:
             out_console.print(f"[dim]source: {', '.join(turn.faq_sources)}[/dim]")
         return
-    out_console.print(turn.text.splitlines()[0])
+    listed = {f"{card.position}. {card.title}" for card in turn.products}
+    for line in turn.text.splitlines():
+        if not any(line.startswith(prefix) for prefix in listed):
+            out_console.print(line)
     table = Table("#", "title", "price", "rating", "why")
     for card in turn.products:
         rating = "" if card.rating is None else f"{card.rating:g}★"

@@ -13,7 +13,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant import Assistant, AssistantError, ConversationStore, parse_request
+from assistant import (
+    Assistant,
+    AssistantError,
+    ConversationStore,
+    parse_request,
+    phraser_from_settings,
+    train_intent_classifier,
+)
+from assistant.intents import default_training_data_path, load_utterances
 from assistant.scripts import find_scripts, load_script, run_against
 from connectors._console import (
     configure_logging,
@@ -42,6 +50,8 @@ ingest_app = typer.Typer(help="Load products or FAQ entries into the store.", no
 app.add_typer(ingest_app, name="ingest")
 events_app = typer.Typer(help="The interaction log: impressions and customer actions.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+train_app = typer.Typer(help="Train the models the assistant learns from data.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 Mode = Literal["upsert", "snapshot"]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
@@ -76,6 +86,7 @@ def _assistant() -> Assistant:
         _store_with_data(),
         events=EventStore.persistent(data_dir),
         conversations=ConversationStore.persistent(data_dir),
+        phraser=phraser_from_settings(state.settings.chat_model),
     )
 
 
@@ -269,6 +280,38 @@ def chat(session: Annotated[str | None, typer.Option("--session", help="Conversa
             print_turn(assistant.reply(session_id, text, channel="cli"))
         except AssistantError as error:
             err_console.print(f"[red]{error}[/red]")
+
+
+@train_app.command("intents")
+def train_intents(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="YAML {intent: [utterance, ...]}; default: the utterances shipped with shopassist."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the intent classifier (a softmax head over the store's sentence embeddings; seconds on a CPU)."""
+    store = _store()
+    classifier = train_intent_classifier(store, data)
+    counts = {intent: len(texts) for intent, texts in load_utterances(data or default_training_data_path()).items()}
+    summary = {
+        "path": str(store.settings.models_path / "intents"),
+        "model": classifier.model_name,
+        "labels": classifier.labels,
+        "training_hash": classifier.training_hash,
+        "custom": classifier.custom,
+        "utterances": counts,
+    }
+    if as_json:
+        _emit(summary)
+    else:
+        out_console.print(
+            f"trained the intent classifier on {classifier.model_name} embeddings "
+            f"({'your utterances' if classifier.custom else 'the shipped utterances'}): "
+            f"{sum(counts.values())} utterances, {len(classifier.labels)} intents, saved under {summary['path']}"
+        )
 
 
 @events_app.command("export")
