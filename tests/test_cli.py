@@ -123,3 +123,12 @@ def test_each_invocation_opens_the_store_of_its_own_data_dir(tmp_path: Path) -> 
         args = ["--data-dir", str(tmp_path / name), "ingest", "products", str(FIXTURES / "products.csv"), *MAP_ARGS]
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "12 added" in result.output, (name, result.output)
+
+
+def test_train_intents_saves_the_head_for_the_store_model(data_dir: Path) -> None:
+    result = runner.invoke(app, ["train", "intents", "--json"])
+    assert result.exit_code == 0, result.output
+    (summary,) = _json_lines(result.output)
+    assert summary["model"] == "all-MiniLM-L6-v2" and summary["custom"] is False
+    assert sum(summary["utterances"].values()) >= 400  # type: ignore[union-attr]
+    assert (data_dir / "models" / "intents" / "all-MiniLM-L6-v2.json").is_file()

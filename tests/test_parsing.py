@@ -100,3 +100,52 @@ def test_parser_never_raises(text: str) -> None:
 def test_parser_survives_huge_and_hostile_messages(fragment: str, repeat: int) -> None:
     text = (fragment * repeat)[:10_000]
     parse_request(text, VOCABULARY)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400), st.lists(st.sampled_from(["Samsung", "LG", "Sony"]), max_size=5))
+def test_parser_never_raises_with_results_on_screen(text: str, shown: list[str]) -> None:
+    request = parse_request(text, VOCABULARY, shown)
+    assert all(1 <= position <= max(len(shown), 5) for position in request.reference)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=99_999), st.sampled_from(["tv", "headphones", "laptop", ""]))
+def test_prices_parse_the_same_however_they_are_written(amount: int, noun: str) -> None:
+    for text in (f"{noun} under ${amount:,}", f"{noun} under {amount}", f"{noun} under {amount} dollars"):
+        assert parse_request(text, VOCABULARY).constraints.price_max == amount, text
+    low, high = amount, amount * 2
+    constraints = parse_request(f"{noun} between ${low} and ${high}", VOCABULARY).constraints
+    assert (constraints.price_min, constraints.price_max) == (low, high)
+
+
+@pytest.mark.parametrize(
+    ("text", "slots", "reference"),
+    [
+        ("not Samsung", {"exclude_brand": ["Samsung"]}, []),
+        (
+            "sony headphones, no refurbished",
+            {"brand": "Sony", "category": "Headphones & Earbuds", "exclude_keywords": ["refurbished"]},
+            [],
+        ),
+        ("cheapest first", {"sort": "price_asc"}, []),
+        ("best rated tvs", {"sort": "rating_desc", "category": "TVs"}, []),
+        ("65 inch tv in black", {"category": "TVs", "keywords": ["65 inch", "black"]}, []),
+        ("compare the first two", {}, [1, 2]),
+        ("the last one", {}, [3]),
+        ("does that LG have hdmi", {"keywords": ["hdmi"]}, [2]),
+        ("my budget is 800", {"price_max": 800}, []),
+    ],
+)
+def test_dialogue_slots(text: str, slots: dict[str, object], reference: list[int]) -> None:
+    request = parse_request(text, VOCABULARY, ["Samsung", "LG", "Sony"])
+    assert request.constraints.as_slots() == slots
+    assert request.reference == reference
+
+
+def test_forget_and_relative_edits() -> None:
+    assert parse_request("forget the budget", VOCABULARY).cleared == {"price_min", "price_max"}
+    assert parse_request("any brand is fine", VOCABULARY).cleared == {"brand", "exclude_brand"}
+    assert parse_request("anything cheaper?", VOCABULARY).relative == "cheaper"
+    assert parse_request("show me more expensive ones", VOCABULARY).relative == "pricier"
+    assert parse_request("cheaper than $300", VOCABULARY).relative is None
