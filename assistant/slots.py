@@ -281,6 +281,8 @@ def _amount(number: str | None, thousands: str | None) -> float | None:
 def singular(word: str) -> str:
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
     if word.endswith("s") and len(word) > 2 and not word.endswith(("ss", "us")):
         return word[:-1]
     return word
@@ -558,11 +560,11 @@ def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str]
     relative = next((name for name, pattern in _RELATIVES if pattern.search(rest.value)), None)
     if relative == "cheaper" and re.search(r"\bcheaper than\s+\$?\d", rest.value, re.I):
         relative = None
-    _parse_price(rest, constraints)
     rating = _RATING.search(rest.value)
     if rating is not None and float(rating.group(1)) <= 5:
         constraints.rating_min = float(rating.group(1))
         rest.cut(rating)
+    _parse_price(rest, constraints)
     constraints.keywords, constraints.exclude_keywords = _parse_keywords(rest)
     # Negated brands first, so "not Samsung" never becomes brand = Samsung.
     for negation in list(_NEGATION.finditer(rest.value))[::-1]:

@@ -1,0 +1,228 @@
+"""Dialogue quality: intent classification, FAQ answering and slot extraction, with baselines in the same run.
+
+- Intents on the project's held-out split (``benchmarks/data/intents_heldout.yaml``, never trained on):
+  the shipped classifier (softmax head over MiniLM, out-of-scope below ``intent_threshold``) against a
+  1-nearest-neighbour baseline over the same training embeddings and a keyword-rule baseline.
+- The same three on public test sets mapped to our intents, when ``../shared/data/intents`` is present:
+  CLINC150 test (order_status, small talk → smalltalk, ``oos`` and the 122 non-shop intents → out_of_scope;
+  CC BY 3.0, Larson et al. 2019) and Bitext customer service (track_order → order_status, contact_human_agent
+  → handoff, refund/delivery/payment policy questions → faq; CDLA-Sharing-1.0). Other labels are left out.
+- FAQ top-1 accuracy on paraphrased demo-FAQ questions (``benchmarks/data/faq_paraphrases.yaml``), dense
+  (what the assistant uses) against BM25 over the same entries; "answered" = calibrated score ≥ threshold.
+- Slot exact-match on ``benchmarks/data/slots.yaml`` against the demo catalog's vocabulary.
+
+    python benchmarks/dialogue.py [--shared PATH] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant import INTENTS, IntentClassifier, Vocabulary, parse_request  # noqa: E402
+from assistant.intents import default_training_data_path, load_utterances  # noqa: E402
+from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table  # noqa: E402
+from retrieval import Settings, Store, ensure_demo_data  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+Predictor = Callable[[Sequence[str]], list[str]]
+
+_CLINC_SMALLTALK = {"greeting", "goodbye", "thank_you", "are_you_a_bot", "what_is_your_name", "what_can_i_ask_you",
+                    "who_made_you", "who_do_you_work_for"}  # fmt: skip
+_BITEXT = {
+    "track_order": "order_status",
+    "contact_human_agent": "handoff",
+    "check_refund_policy": "faq",
+    "delivery_options": "faq",
+    "delivery_period": "faq",
+    "check_payment_methods": "faq",
+    "check_cancellation_fee": "faq",
+}
+# The keyword baseline: first matching rule wins, in this order.
+_KEYWORD_RULES: list[tuple[str, re.Pattern[str]]] = [
+    ("handoff", re.compile(r"\b(human|person|agent|representative|someone|staff|support team|manager)\b")),
+    ("order_status", re.compile(r"\b(my order|my package|my parcel|my delivery|track|tracking|shipped yet)\b")),
+    ("compare", re.compile(r"\b(compare|vs|versus|difference|better|side by side)\b")),
+    ("product_question", re.compile(r"\b(does (it|the|that)|is (it|the|that)|how much (ram|storage)|specs)\b")),
+    ("refine", re.compile(r"\b(cheaper|only|not|instead|budget|more expensive|sort|forget)\b")),
+    ("faq", re.compile(r"\b(return|refund|shipping|delivery|warranty|pay|payment|policy|gift card|discount|hours)\b")),
+    ("smalltalk", re.compile(r"^(hi|hello|hey|thanks|thank you|bye|goodbye|ok|cool)\b")),
+    ("product_search", re.compile(r"\b(tv|laptop|headphones?|earbuds|camera|tablet|watch|speaker|monitor|show me|"
+                                  r"looking for|need a|want a)\b")),
+]  # fmt: skip
+
+
+def keyword_baseline(texts: Sequence[str]) -> list[str]:
+    return [next((intent for intent, rule in _KEYWORD_RULES if rule.search(t.lower())), "out_of_scope") for t in texts]
+
+
+def scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+    labels = sorted(set(gold))
+    f1s = []
+    for label in labels:
+        tp = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(p == label != g for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label != p for g, p in zip(gold, predicted, strict=True))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    oos = [p for g, p in zip(gold, predicted, strict=True) if g == "out_of_scope"]
+    return {
+        "n": len(gold),
+        "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
+        "macro_f1": float(np.mean(f1s)),
+        "oos_false_accept": float(np.mean([p != "out_of_scope" for p in oos])) if oos else float("nan"),
+    }
+
+
+def held_out() -> tuple[list[str], list[str]]:
+    data = yaml.safe_load((DATA / "intents_heldout.yaml").read_text(encoding="utf-8"))
+    return [t for texts in data.values() for t in texts], [i for i, texts in data.items() for _ in texts]
+
+
+def clinc(shared: Path) -> tuple[list[str], list[str]] | None:
+    folder = shared / "intents" / "clinc150"
+    if not (folder / "test.csv").exists():
+        return None
+    with (folder / "intents.csv").open(encoding="utf-8") as file:
+        relevance = {row["intent"]: row["shop_relevance"] for row in csv.DictReader(file)}
+    texts, gold = [], []
+    with (folder / "test.csv").open(encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            intent = row["intent"]
+            if intent == "order_status":
+                label = "order_status"
+            elif intent in _CLINC_SMALLTALK:
+                label = "smalltalk"
+            elif intent == "oos" or relevance.get(intent) == "none":
+                label = "out_of_scope"
+            else:
+                continue
+            texts.append(row["utterance"])
+            gold.append(label)
+    return texts, gold
+
+
+def bitext(shared: Path) -> tuple[list[str], list[str]] | None:
+    path = shared / "intents" / "bitext" / "utterances_8175.csv"
+    if not path.exists():
+        return None
+    with path.open(encoding="utf-8") as file:
+        rows = [row for row in csv.DictReader(file) if row["intent"] in _BITEXT]
+    return [row["utterance"] for row in rows], [_BITEXT[row["intent"]] for row in rows]
+
+
+def intent_predictors(store: Store) -> dict[str, Predictor]:
+    utterances = load_utterances(default_training_data_path())
+    classifier = IntentClassifier.train(utterances, store.embedder)
+    train_texts = [t for intent in utterances for t in utterances[intent]]
+    train_labels = [intent for intent in utterances for _ in utterances[intent]]
+    train_vectors = store.embedder.embed(train_texts)
+    threshold = store.settings.intent_threshold
+
+    def shipped(texts: Sequence[str]) -> list[str]:
+        return [
+            p.intent if p.confidence >= threshold else "out_of_scope"
+            for p in classifier.predict_vectors(store.embedder.embed(list(texts)))
+        ]
+
+    def nearest(texts: Sequence[str]) -> list[str]:
+        similarities = store.embedder.embed(list(texts)) @ train_vectors.T
+        return [train_labels[i] for i in similarities.argmax(axis=1)]
+
+    return {"MiniLM + softmax head (shipped)": shipped, "1-NN over MiniLM (baseline)": nearest,
+            "keyword rules (baseline)": keyword_baseline}  # fmt: skip
+
+
+def faq_results(store: Store) -> dict[str, dict[str, float]]:
+    paraphrases = yaml.safe_load((DATA / "faq_paraphrases.yaml").read_text(encoding="utf-8"))
+    pairs = [(question, faq_id) for faq_id, questions in paraphrases.items() for question in questions]
+    dense_top, answered, lexical_top = [], [], []
+    for question, faq_id in pairs:
+        hit = store.faq.search(question, 1)[0]
+        dense_top.append(hit.entry.id == faq_id)
+        answered.append(hit.entry.id == faq_id and hit.score >= store.settings.faq_threshold)
+        lexical = store.faq.lexical(question, 1)
+        lexical_top.append(bool(lexical) and lexical[0][0] == faq_id)
+    return {
+        "dense MiniLM (shipped)": {"n": len(pairs), "top1": float(np.mean(dense_top)),
+                                   "answered_correctly": float(np.mean(answered))},
+        "BM25 over the same entries (baseline)": {"n": len(pairs), "top1": float(np.mean(lexical_top))},
+    }  # fmt: skip
+
+
+def slot_results(store: Store) -> dict[str, Any]:
+    cases = yaml.safe_load((DATA / "slots.yaml").read_text(encoding="utf-8"))
+    vocabulary = Vocabulary.of(*store.products.vocabulary())
+    exact, misses = 0, []
+    for case in cases:
+        request = parse_request(case["text"], vocabulary, case.get("shown", []))
+        slots: dict[str, Any] = dict(request.constraints.as_slots())
+        if request.reference:
+            slots["reference"] = request.reference
+        expected = {
+            k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in case["slots"].items()
+        }
+        if slots == expected:
+            exact += 1
+        else:
+            misses.append({"text": case["text"], "expected": expected, "actual": slots})
+    return {"n": len(cases), "exact_match": exact / len(cases), "misses": misses}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=SHARED_DATA, help="the shared data folder (../shared/data)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable figures only")
+    args = parser.parse_args()
+
+    store = Store.ephemeral(settings=Settings())
+    ensure_demo_data(store)
+    predictors = intent_predictors(store)
+    sets: dict[str, tuple[list[str], list[str]] | None] = {
+        "project held-out (written, 9 intents)": held_out(),
+        "CLINC150 test, mapped": clinc(args.shared),
+        "Bitext 8,175, mapped": bitext(args.shared),
+    }
+    intents: dict[str, Any] = {}
+    for set_name, data in sets.items():
+        if data is None:
+            intents[set_name] = "absent: put the shared data at ../shared/data or pass --shared"
+            continue
+        texts, gold = data
+        intents[set_name] = {name: scores(gold, predict(texts)) for name, predict in predictors.items()}
+    results = {"machine": machine(), "intents": intents, "faq": faq_results(store), "slots": slot_results(store),
+               "labels": list(INTENTS)}  # fmt: skip
+    if args.json:
+        emit_json(results)
+        return
+    rows = []
+    for set_name, by_method in intents.items():
+        if isinstance(by_method, str):
+            rows.append([set_name, by_method, "", "", "", ""])
+            continue
+        for method, s in by_method.items():
+            fa = "—" if s["oos_false_accept"] != s["oos_false_accept"] else f"{s['oos_false_accept']:.3f}"
+            rows.append([set_name, method, s["n"], f"{s['accuracy']:.3f}", f"{s['macro_f1']:.3f}", fa])
+    print("## Intent classification\n")
+    print(markdown_table(["set", "method", "n", "accuracy", "macro-F1", "OOS false-accept"], rows))
+    print("\n## FAQ answering on paraphrased demo questions\n")
+    faq_rows = [[m, r["n"], f"{r['top1']:.3f}", f"{r['answered_correctly']:.3f}" if "answered_correctly" in r else "—"]
+                for m, r in results["faq"].items()]  # fmt: skip
+    print(markdown_table(["method", "n", "top-1", "answered (≥ threshold) and right"], faq_rows))
+    slots = results["slots"]
+    print(f"\n## Slot extraction\n\nexact match {slots['exact_match']:.3f} on {slots['n']} labelled messages")
+    for miss in slots["misses"]:
+        print(f"- {miss['text']!r}: expected {miss['expected']}, got {miss['actual']}")
+
+
+if __name__ == "__main__":
+    main()
