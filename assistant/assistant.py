@@ -186,6 +186,7 @@ class Assistant:
                 intent=turn.intent,
                 shown=[ShownProduct(card.id, card.position) for card in turn.products],
                 ranker_version=turn.ranker_version,
+                matched=0 if turn.relaxed else len(turn.products),
             )
         except sqlite3.Error:
             # The customer still gets the answer; only the training signal of this turn is lost.

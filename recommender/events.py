@@ -86,8 +86,13 @@ class EventStore:
         intent: str,
         shown: Sequence[ShownProduct],
         ranker_version: str | None,
+        matched: int | None = None,
     ) -> list[str]:
-        """Record one turn and an impression per shown product; returns the impression ids in order."""
+        """Record one turn and an impression per shown product; returns the impression ids in order.
+
+        ``matched`` counts the products that met every constraint (default: all shown); 0 with products
+        shown means they were alternatives, and the query counts as a zero-result query.
+        """
         now = time.time()
         impression_ids = [uuid.uuid4().hex for _ in shown]
         session = self.pseudonym(session_id)
@@ -101,7 +106,7 @@ class EventStore:
                     redact(query),
                     json.dumps(dict(ledger)),
                     intent,
-                    len(shown),
+                    len(shown) if matched is None else matched,
                     ranker_version,
                     now,
                 ),

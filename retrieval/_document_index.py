@@ -289,6 +289,13 @@ class DocumentIndex(Generic[DocumentT]):
     # -- search ----------------------------------------------------------------------------------
     def dense(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the ``n`` nearest documents, best first, only current versions."""
+        best: dict[str, float] = {}
+        for doc_id, _, similarity in self.nearest_vectors(query, n * 2, where):  # doubled: several per document
+            best[doc_id] = max(similarity, best.get(doc_id, -1.0))
+        return sorted(best.items(), key=lambda item: -item[1])[:n]
+
+    def nearest_vectors(self, query: str, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, int, float]]:
+        """(id, position in ``embedding_texts()``, cosine similarity) of the ``n`` nearest current vectors."""
         if not query.strip():
             return []
         self.check_model()
@@ -296,23 +303,21 @@ class DocumentIndex(Generic[DocumentT]):
         # Chroma returns fewer when it holds fewer (asking its count first costs more than the query).
         result = self._collection().query(
             query_embeddings=[vector.tolist()],
-            n_results=n * 2,  # doubled: several vectors per document, stale ones
+            n_results=n,
             where=where,
             include=["distances"],  # the vector id carries id and hash; fetching metadata costs more
         )
         distances = (result["distances"] or [[]])[0]
-        best: dict[str, tuple[str, float]] = {}
+        found = []
         for vector_id, distance in zip(result["ids"][0], distances, strict=True):
-            doc_id, hash_prefix, _ = vector_id.rsplit("\x1f", 2)
-            similarity = 1.0 - float(distance)
-            if doc_id not in best or best[doc_id][1] < similarity:
-                best[doc_id] = (hash_prefix, similarity)
-        current = self._current_hashes(list(best))
-        ranked = [
-            (doc_id, sim) for doc_id, (prefix, sim) in best.items() if current.get(doc_id, "")[:_HASH_PREFIX] == prefix
+            doc_id, hash_prefix, position = vector_id.rsplit("\x1f", 2)
+            found.append((doc_id, hash_prefix, int(position), 1.0 - float(distance)))
+        current = self._current_hashes(list({doc_id for doc_id, *_ in found}))
+        return [
+            (doc_id, position, similarity)
+            for doc_id, prefix, position, similarity in found
+            if current.get(doc_id, "")[:_HASH_PREFIX] == prefix
         ]
-        ranked.sort(key=lambda item: -item[1])
-        return ranked[:n]
 
     def _current_hashes(self, ids: list[str]) -> dict[str, str]:
         if not ids:

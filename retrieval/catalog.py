@@ -90,6 +90,10 @@ class ProductIndex(DocumentIndex[Product]):
         return values("category"), values("brand")
 
 
+# Enough nearest vectors that the top entries come with their answer vectors (FAQs are small).
+_FAQ_VECTORS = 200
+
+
 class FaqIndex(DocumentIndex[FaqEntry]):
     kind = "faq"
 
@@ -103,12 +107,28 @@ class FaqIndex(DocumentIndex[FaqEntry]):
         return 1.0 / (1.0 + math.exp(-slope * (similarity - midpoint)))
 
     def search(self, query: str, k: int = 3) -> list[FaqHit]:
-        ranked = self.dense(query, k)
-        entries = self.get([doc_id for doc_id, _ in ranked])
+        """Entries ranked by their best question similarity plus ``faq_answer_weight`` × answer similarity.
+
+        The answer's words break ties between neighbouring entries ("return policy" vs "how to return");
+        the calibrated score, and so the decision to answer at all, uses the question similarity alone.
+        """
+        vectors = self.nearest_vectors(query, max(_FAQ_VECTORS, k * 8))
+        entries = self.get(list({doc_id for doc_id, _, _ in vectors}))
+        question: dict[str, float] = {}
+        answer: dict[str, float] = {}
+        for doc_id, position, similarity in vectors:
+            entry = entries.get(doc_id)
+            if entry is None:
+                continue
+            if position == entry.answer_position():
+                answer[doc_id] = similarity
+            else:
+                question[doc_id] = max(similarity, question.get(doc_id, -1.0))
+        weight = self._settings.faq_answer_weight
+        ranked = sorted(question, key=lambda doc_id: -(question[doc_id] + weight * answer.get(doc_id, 0.0)))
         return [
-            FaqHit(entry=entries[doc_id], score=self.calibrate(similarity), similarity=similarity)
-            for doc_id, similarity in ranked
-            if doc_id in entries
+            FaqHit(entry=entries[doc_id], score=self.calibrate(question[doc_id]), similarity=question[doc_id])
+            for doc_id in ranked[:k]
         ]
 
     def answer(self, query: str) -> FaqHit | None:

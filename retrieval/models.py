@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MetadataValue = str | float | int | bool
+_FAQ_VECTOR_LAYOUT = 2
 
 
 def _stable_hash(payload: Any) -> str:
@@ -70,10 +71,15 @@ class FaqEntry(BaseModel):
     alternatives: list[str] = Field(default_factory=list, description="Other phrasings of the question.")
 
     def content_hash(self) -> str:
-        return _stable_hash(self.model_dump(mode="json"))
+        # The layout of embedding_texts() is part of the content: a layout change re-embeds on the next ingest.
+        return _stable_hash({"layout": _FAQ_VECTOR_LAYOUT, **self.model_dump(mode="json")})
 
     def embedding_texts(self) -> list[str]:
-        return [self.question, *self.alternatives]
+        """The question, its other phrasings, and last the answer (see :meth:`answer_position`)."""
+        return [self.question, *self.alternatives, self.answer]
+
+    def answer_position(self) -> int:
+        return len(self.alternatives) + 1
 
     def lexical_text(self) -> str:
         return " ".join([self.question, *self.alternatives, " ".join(self.tags), self.answer])

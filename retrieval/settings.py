@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     search_candidates: int = Field(50, ge=1, le=1000, description="Candidates per signal before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     faq_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Calibrated FAQ score below which we decline.")
+    faq_answer_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=2.0,
+        description="Weight of answer similarity when ranking FAQ entries (tuned on dev paraphrases).",
+    )
     faq_calibration_slope: float = 14.0
     faq_calibration_midpoint: float = 0.55
 

@@ -128,7 +128,7 @@ def test_each_invocation_opens_the_store_of_its_own_data_dir(tmp_path: Path) -> 
 def test_train_intents_saves_the_head_for_the_store_model(data_dir: Path) -> None:
     result = runner.invoke(app, ["train", "intents", "--json"])
     assert result.exit_code == 0, result.output
-    (summary,) = _json_lines(result.output)
+    (summary,) = _json_lines(result.stdout)  # stderr may carry the model's loading progress
     assert summary["model"] == "all-MiniLM-L6-v2" and summary["custom"] is False
     assert sum(summary["utterances"].values()) >= 400  # type: ignore[union-attr]
     assert (data_dir / "models" / "intents" / "all-MiniLM-L6-v2.json").is_file()

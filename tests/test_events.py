@@ -70,13 +70,15 @@ def test_assistant_logs_impressions_with_positions_and_ranker_version(loaded_sto
     turn = assistant.reply("shopper", "headphones under $300", channel="slack")
     assert turn.products and all(card.impression_id for card in turn.products)
     events.log_action(turn.products[0].impression_id or "", "click")
-    assistant.reply("shopper", "tv under $5", channel="slack")
+    alternatives = assistant.reply("shopper", "tv under $5", channel="slack")
+    assert alternatives.relaxed == ["price_max"]
     rows = events.rows()
-    assert [(row["product_id"], row["position"]) for row in rows] == [(c.id, c.position) for c in turn.products]
+    shown = [(row["product_id"], row["position"]) for row in rows]
+    assert shown == [(c.id, c.position) for c in [*turn.products, *alternatives.products]]
     assert {row["ranker_version"] for row in rows} == {"baseline-1"}
     assert rows[0]["click"] == 1 and rows[0]["channel"] == "slack"
     assert events.top_queries(zero_results=True) == [("tv under $5", 1)]
-    assert events.ctr_by("position")[0] == (1, 1, 1)
+    assert events.ctr_by("position")[0] == (1, 2, 1)  # position 1: one click over two impressions
 
 
 def test_cli_ask_logs_and_events_commands_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
