@@ -28,7 +28,7 @@ from assistant.intents import data_hash as training_data_hash
 from assistant.phrasing import ReplyPhraser
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
 from assistant.turn import Intent, ProductCard, Turn
-from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, ShownProduct
+from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
 from retrieval import FaqHit, Product, Store
 
 logger = logging.getLogger(__name__)
@@ -392,7 +392,7 @@ class _Dialogue:
     def find(self, query: str, ledger: Constraints) -> list[RankedProduct]:
         hits = self.store.products.search(query, ledger.to_filters(), _RETRIEVAL_CANDIDATES)
         hits = [hit for hit in hits if ledger.admits(hit.product)]
-        ranked = _distinct(self.assistant.ranker.rank(query, hits))
+        ranked = _distinct(self.assistant.ranker.rank(query, hits, RankingContext(ledger=ledger.as_slots())))
         # Keyword matches first (stable: the ranker's order within each group), then the requested order.
         ranked.sort(key=lambda item: -len(ledger.keywords_met(item.hit.product)))
         if ledger.sort == "price_asc":

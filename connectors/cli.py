@@ -33,7 +33,7 @@ from connectors._console import (
     progress_bar,
 )
 from connectors._junit import write_junit
-from recommender import EventStore, RecommenderError
+from recommender import CtrRanker, EventStore, ModelRegistry, RecommenderError
 from retrieval import (
     RetrievalError,
     SearchFilters,
@@ -52,6 +52,10 @@ events_app = typer.Typer(help="The interaction log: impressions and customer act
 app.add_typer(events_app, name="events")
 train_app = typer.Typer(help="Train the models the assistant learns from data.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+models_app = typer.Typer(help="Versions of the CTR ranker: list, activate, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+eval_app = typer.Typer(help="Offline evaluation.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 Mode = Literal["upsert", "snapshot"]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
@@ -82,9 +86,11 @@ def main_options(
 
 def _assistant() -> Assistant:
     data_dir = state.settings.data_dir
+    events = EventStore.persistent(data_dir)
     return Assistant(
         _store_with_data(),
-        events=EventStore.persistent(data_dir),
+        CtrRanker(ModelRegistry.persistent(state.settings.models_path), events=events),
+        events=events,
         conversations=ConversationStore.persistent(data_dir),
         phraser=phraser_from_settings(state.settings.chat_model),
     )
@@ -311,6 +317,185 @@ def train_intents(
             f"trained the intent classifier on {classifier.model_name} embeddings "
             f"({'your utterances' if classifier.custom else 'the shipped utterances'}): "
             f"{sum(counts.values())} utterances, {len(classifier.labels)} intents, saved under {summary['path']}"
+        )
+
+
+JudgementsOption = Annotated[
+    Path | None,
+    typer.Option("--judgements", help="CSV with query, product_uid, relevance (+ product_title, description)."),
+]
+ThresholdOption = Annotated[float, typer.Option("--threshold", help="Relevance at or above which a pair is positive.")]
+
+
+@train_app.command("ranker")
+def train_ranker_command(
+    judgements: JudgementsOption = None,
+    from_events: Annotated[bool, typer.Option("--from-events", help="Train on this store's interaction log.")] = False,
+    dev: Annotated[Path | None, typer.Option("--dev", help="Judgements to evaluate and stop early on.")] = None,
+    finetune: Annotated[str, typer.Option("--finetune", help="head | last-1 | last-2 | last-3 | full")] = "last-2",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N training pairs.")] = None,
+    threshold: ThresholdOption = 2.5,
+    synthetic: Annotated[
+        bool, typer.Option("--synthetic", help="Mark the data as simulated (shown everywhere).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune the CTR ranker; the new version goes live only if it beats the active one on the dev set."""
+    from recommender.ctr_model import CtrModelConfig
+    from recommender.registry import gate
+    from recommender.training import (
+        RankerTrainingArguments,
+        arguments_dict,
+        evaluate_model,
+        examples_from_events,
+        fingerprint,
+        load_judgements,
+        time_split,
+        train_ranker,
+    )
+
+    if (judgements is None) == (not from_events):
+        raise typer.BadParameter("give exactly one of --judgements FILE or --from-events")
+    if from_events:
+        store = _store()
+        examples = examples_from_events(EventStore.persistent(state.settings.data_dir).rows(), store.products.get)
+        train, dev_examples = time_split(examples)
+        source = "events"
+    else:
+        assert judgements is not None
+        train = load_judgements(judgements, threshold=threshold, limit=limit)
+        dev_examples = load_judgements(dev, threshold=threshold) if dev else []
+        source = str(judgements)
+    if not train:
+        raise typer.BadParameter("no training examples")
+    args = RankerTrainingArguments(epochs=epochs, device=device)
+    with progress_bar(f"training ranker ({finetune})") as progress:
+        result = train_ranker(
+            train,
+            dev_examples,
+            CtrModelConfig(finetune=finetune),  # type: ignore[arg-type]
+            args,
+            threshold=threshold,
+            on_step=lambda step, total, loss, auc: progress(1, total),
+        )
+    registry = ModelRegistry.persistent(state.settings.models_path)
+    active = registry.active()
+    active_metrics = None
+    if active is not None and dev_examples:
+        # The gate compares both versions on this run's dev set, not on numbers from another one.
+        model, tokenizer, _ = registry.load(active.name, result.device)
+        active_metrics = evaluate_model(model, tokenizer, dev_examples, result.device, threshold)
+    version = registry.save(
+        result.model,
+        {
+            "source": source,
+            "synthetic": synthetic,
+            "metrics": result.metrics,
+            "training": arguments_dict(args),
+            "train_fingerprint": fingerprint(train),
+            "dev_fingerprint": fingerprint(dev_examples) if dev_examples else None,
+            "pairs": len(train),
+            "seconds": result.seconds,
+            "device": result.device,
+        },
+    )
+    promote, reason = gate(result.metrics, active_metrics) if dev_examples or active is None else (False, "no dev set")
+    if promote:
+        registry.activate(version.name)
+    summary = {"version": version.name, "activated": promote, "reason": reason, "metrics": result.metrics,
+               "synthetic": synthetic, "seconds": result.seconds, "device": result.device}  # fmt: skip
+    if as_json:
+        _emit(summary)
+    else:
+        out_console.print(
+            f"saved ranker {version.name}{' (synthetic data)' if synthetic else ''}: "
+            f"{'activated' if promote else 'not activated'} — {reason}"
+        )
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOption = False) -> None:
+    """Ranker versions, with their dev metrics and data source."""
+    registry = ModelRegistry.persistent(state.settings.models_path)
+    active = registry.active_name()
+    versions = registry.versions()
+    if as_json:
+        _emit(
+            {
+                "active": active,
+                "versions": [
+                    {"version": v.name, "active": v.name == active, "synthetic": v.synthetic,
+                     "source": v.manifest.get("source"), "metrics": v.metrics}
+                    for v in versions
+                ],
+            }
+        )  # fmt: skip
+        return
+    table = Table("version", "active", "data", "dev AUC", "dev NDCG@10")
+    for v in versions:
+        table.add_row(
+            v.name,
+            "✓" if v.name == active else "",
+            f"{v.manifest.get('source')}{' (synthetic)' if v.synthetic else ''}",
+            f"{v.metrics.get('auc', float('nan')):.3f}",
+            f"{v.metrics.get('ndcg@10', float('nan')):.3f}",
+        )
+    out_console.print(table if versions else "no ranker trained yet: the baseline ranks")
+
+
+@models_app.command("activate")
+def models_activate(version: Annotated[str, typer.Argument(help="e.g. v0002")]) -> None:
+    """Serve this version from the next turn on."""
+    ModelRegistry.persistent(state.settings.models_path).activate(version)
+    out_console.print(f"active ranker: {version}")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Serve the version that was active before the current one."""
+    out_console.print(f"active ranker: {ModelRegistry.persistent(state.settings.models_path).rollback()}")
+
+
+@eval_app.command("ranking")
+def eval_ranking(
+    judgements: Annotated[Path, typer.Option("--judgements", help="CSV with query, product_uid, relevance.")],
+    products: Annotated[
+        Path | None, typer.Option("--products", help="CSV with product_uid, title: the BM25 corpus (default: judged)")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Ranker version (default: the active one).")] = None,
+    threshold: ThresholdOption = 2.5,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-rank each query's judged products: random, BM25, dense, fusion and the CTR ranker, one run."""
+    from recommender.offline import baseline_scorers, compare_rankers
+    from recommender.training import load_judgements, score_examples
+
+    examples = load_judgements(judgements, threshold=threshold)
+    if products is not None:
+        with products.open(encoding="utf-8") as file:
+            corpus = [row.get("title", "") for row in csv.DictReader(file)]
+    else:
+        corpus = list({e.product.id: e.product.title for e in examples}.values())
+    scorers = baseline_scorers(_store().embedder, corpus)
+    registry = ModelRegistry.persistent(state.settings.models_path)
+    name = model or registry.active_name()
+    if name is not None:
+        ctr, tokenizer, _ = registry.load(name)
+        scorers["ctr"] = lambda ex: score_examples(ctr, tokenizer, ex, "cpu")
+    report = compare_rankers(examples, scorers, threshold=threshold, model=name)
+    if as_json:
+        _emit(report)
+        return
+    table = Table("method", "NDCG@5", "NDCG@10", "MRR", "AUC")
+    for method, m in report["methods"].items():
+        table.add_row(method, *(f"{m[k]:.3f}" for k in ("ndcg@5", "ndcg@10", "mrr", "auc")))
+    out_console.print(table)
+    for metric, d in report.get("ctr_vs_best_baseline", {}).items():
+        low, high = d["ci95"]
+        out_console.print(
+            f"ctr − {report['best_baseline']} {metric}: {d['diff']:+.4f} (95% CI {low:+.4f} … {high:+.4f})"
         )
 
 

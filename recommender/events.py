@@ -146,6 +146,20 @@ class EventStore:
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def product_history(self, product_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(impressions, clicked impressions) per product that has any, for the ranker's CTR prior."""
+        if not product_ids:
+            return {}
+        marks = ", ".join("?" * len(product_ids))
+        with self._database.read() as connection:
+            rows = connection.execute(
+                f"SELECT i.product_id, COUNT(*), SUM(EXISTS (SELECT 1 FROM actions a WHERE a.impression_id = "
+                f"i.impression_id AND a.action IN ('click', 'add_to_cart'))) FROM impressions i "
+                f"WHERE i.product_id IN ({marks}) GROUP BY i.product_id",
+                list(product_ids),
+            ).fetchall()
+        return {product_id: (int(shown), int(clicked or 0)) for product_id, shown, clicked in rows}
+
     def ctr_by(self, column: Literal["position", "channel", "ranker_version"]) -> list[tuple[Any, int, int]]:
         """(value, impressions, clicked impressions) grouped by position, channel or ranker version."""
         source = "i.position" if column == "position" else f"t.{column}"

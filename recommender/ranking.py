@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from recommender.features import RankingContext
 from retrieval import ProductHit
 
 
@@ -22,7 +23,9 @@ class Ranker(Protocol):
     @property
     def version(self) -> str: ...
 
-    def rank(self, query: str, hits: Sequence[ProductHit]) -> list[RankedProduct]: ...
+    def rank(
+        self, query: str, hits: Sequence[ProductHit], context: RankingContext | None = None
+    ) -> list[RankedProduct]: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class BaselineRanker:
         weight = self.prior_strength
         return (count * product.rating + weight * self.prior_rating) / (count + weight)
 
-    def rank(self, query: str, hits: Sequence[ProductHit]) -> list[RankedProduct]:
+    def rank(
+        self, query: str, hits: Sequence[ProductHit], context: RankingContext | None = None
+    ) -> list[RankedProduct]:
         if not hits:
             return []
         top = max(hit.score for hit in hits) or 1.0

@@ -77,6 +77,16 @@ def loaded_store(store: Store, products_csv: Path) -> Store:
     return store
 
 
+@pytest.fixture(scope="module")
+def loaded_store_module(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
+    """The fixture catalog and FAQ, shared by the tests of one module that only read it."""
+    store = Store.ephemeral(embedder=minilm)
+    ingest_products(store, FIXTURES / "products.csv", FIXTURE_MAPPING)
+    ingest_faq(store, FIXTURES / "faq.yaml")
+    yield store
+    store.close()
+
+
 @pytest.fixture(scope="session")
 def demo_store() -> Store:
     """The shipped demo catalog and FAQ, embedded once per test session (shared with conversation tests)."""

@@ -1,0 +1,92 @@
+"""CTR ranker vs baselines on Home Depot judgements: train on train.csv, evaluate on dev.csv, same run.
+
+Baselines: random, BM25 (document frequencies from products.csv), zero-shot MiniLM cosine, and their
+reciprocal-rank fusion (what product search does). Metrics: NDCG@5/10 with gain = relevance − 1, MRR and
+AUC (positive = relevance ≥ 2.5, pooled over pairs), with a 95 % bootstrap interval over queries for the
+CTR ranker's difference to the best baseline. Also prints training time, throughput and the device.
+The data is research-use-only Kaggle data read in place from ../shared/data/homedepot (never copied).
+
+    python benchmarks/ranking.py [--homedepot DIR] [--finetune last-2] [--epochs 1] [--limit N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table  # noqa: E402
+from recommender.ctr_model import CtrModelConfig  # noqa: E402
+from recommender.offline import baseline_scorers, compare_rankers  # noqa: E402
+from recommender.training import RankerTrainingArguments, load_judgements, score_examples, train_ranker  # noqa: E402
+from retrieval import Settings  # noqa: E402
+from retrieval.embeddings import embedder_from_settings  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--homedepot", type=Path, default=SHARED_DATA / "homedepot")
+    parser.add_argument("--finetune", default="last-2", choices=["head", "last-1", "last-2", "last-3", "full"])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N training pairs")
+    parser.add_argument("--early-stopping-pairs", type=int, default=1500, help="dev pairs watched while training")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threshold", type=float, default=2.5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not (args.homedepot / "train.csv").exists():
+        print(f"Home Depot data absent at {args.homedepot}: nothing to measure (pass --homedepot DIR).")
+        return
+
+    train = load_judgements(args.homedepot / "train.csv", threshold=args.threshold, limit=args.limit)
+    dev = load_judgements(args.homedepot / "dev.csv", threshold=args.threshold)
+    # Early stopping watches the first queries of dev; the reported figures are over all of dev.
+    result = train_ranker(
+        train,
+        dev[: args.early_stopping_pairs],
+        CtrModelConfig(finetune=args.finetune),
+        RankerTrainingArguments(epochs=args.epochs, device=args.device, eval_every=200),
+        threshold=args.threshold,
+        on_step=None
+        if args.json
+        else lambda s, t, loss, auc: (
+            print(f"step {s}/{t} loss {loss:.4f}", file=sys.stderr) if s % 50 == 0 else None
+        ),  # fmt: skip
+    )
+    with (args.homedepot / "products.csv").open(encoding="utf-8") as file:
+        corpus = [row["title"] for row in csv.DictReader(file)]
+    scorers = baseline_scorers(embedder_from_settings(Settings()), corpus)
+    scorers["ctr"] = lambda examples: score_examples(result.model, result.tokenizer, examples, result.device)
+    report = compare_rankers(dev, scorers, threshold=args.threshold, model=f"benchmark-{args.finetune}")
+    report["training"] = {
+        "pairs": len(train),
+        "epochs": args.epochs,
+        "finetune": args.finetune,
+        "seconds": result.seconds,
+        "pairs_per_second": result.pairs_per_second,
+        "device": result.device,
+        "history": result.history,
+    }
+    report["machine"] = machine()
+    if args.json:
+        emit_json(report)
+        return
+    rows = [
+        [name, *(f"{m[k]:.3f}" for k in ("ndcg@5", "ndcg@10", "mrr", "auc"))] for name, m in report["methods"].items()
+    ]
+    print(markdown_table(["method", "NDCG@5", "NDCG@10", "MRR", "AUC"], rows))
+    print(f"\nCTR vs best baseline ({report['best_baseline']}), {report['queries']} dev queries:")
+    for metric, d in report["ctr_vs_best_baseline"].items():
+        print(f"- {metric}: {d['diff']:+.4f} (95% CI {d['ci95'][0]:+.4f} … {d['ci95'][1]:+.4f})")
+    t = report["training"]
+    print(
+        f"\ntraining: {t['pairs']:,} pairs × {t['epochs']} epoch(s), --finetune {t['finetune']}, "
+        f"{t['seconds']:.0f} s ({t['pairs_per_second']:.0f} pairs/s incl. early-stopping evaluations) on {t['device']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

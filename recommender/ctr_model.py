@@ -1,0 +1,100 @@
+"""The CTR model: a two-tower MiniLM (shared weights) plus hand-built features, crossed DCN-v2-style.
+
+score(query, product) = heads(MLP(Cross([q ⊙ p, |q − p|, cos(q, p), features])))
+with a click head and an add-to-cart head. Product vectors depend only on the product, so serving
+caches them per model version; a query costs one encoder pass plus a small MLP over the candidates.
+A position-bias term is added to the click logit in training only (debiasing) and left out at inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from recommender.features import FEATURE_NAMES
+
+Finetune = Literal["head", "last-1", "last-2", "last-3", "full"]
+MAX_POSITIONS = 20
+
+
+@dataclass(frozen=True)
+class CtrModelConfig:
+    encoder: str = "all-MiniLM-L6-v2"
+    finetune: Finetune = "last-2"
+    cross_layers: int = 2
+    hidden: int = 256
+    dropout: float = 0.1
+    max_query_tokens: int = 32
+    max_product_tokens: int = 64
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class CrossLayer(nn.Module):
+    """DCN-v2: x_{l+1} = x_0 ⊙ (W x_l + b) + x_l."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(width, width)
+
+    def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        crossed: torch.Tensor = x0 * self.linear(x) + x
+        return crossed
+
+
+class CtrModel(nn.Module):
+    def __init__(self, encoder: nn.Module, dimension: int, config: CtrModelConfig) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.config = config
+        width = 2 * dimension + 1 + len(FEATURE_NAMES)
+        self.feature_norm = nn.BatchNorm1d(len(FEATURE_NAMES))
+        self.cross = nn.ModuleList(CrossLayer(width) for _ in range(config.cross_layers))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, config.hidden),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, 64),
+            nn.ReLU(),
+        )
+        self.click_head = nn.Linear(64, 1)
+        self.cart_head = nn.Linear(64, 1)
+        self.position_bias = nn.Embedding(MAX_POSITIONS + 1, 1)  # index 0 = position unknown
+        nn.init.zeros_(self.position_bias.weight)
+        self.freeze_encoder(config.finetune)
+
+    def freeze_encoder(self, finetune: Finetune) -> None:
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad = finetune == "full"
+        if finetune.startswith("last-"):
+            layers: nn.ModuleList = self.encoder.encoder.layer  # type: ignore[union-attr,assignment]
+            for layer in list(layers)[-int(finetune.split("-")[1]) :]:
+                for parameter in layer.parameters():
+                    parameter.requires_grad = True
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled, L2-normalised sentence vectors (as sentence-transformers computes them)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled, dim=-1)
+
+    def score(
+        self, query: torch.Tensor, product: torch.Tensor, features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(click logit, cart logit) for aligned rows of query vectors, product vectors and features."""
+        cosine = (query * product).sum(-1, keepdim=True)
+        x0 = torch.cat([query * product, (query - product).abs(), cosine, self.feature_norm(features)], dim=-1)
+        x = x0
+        for layer in self.cross:
+            x = layer(x0, x)
+        hidden = self.mlp(x)
+        return self.click_head(hidden).squeeze(-1), self.cart_head(hidden).squeeze(-1)
+
+    def biased_click_logit(self, click_logit: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        biased: torch.Tensor = click_logit + self.position_bias(positions.clamp(0, MAX_POSITIONS)).squeeze(-1)
+        return biased

@@ -1,0 +1,119 @@
+"""The CTR ranker as the assistant uses it: the active registry version, or the baseline when it cannot be used."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from recommender.ctr_model import CtrModel
+from recommender.errors import RecommenderError
+from recommender.events import EventStore
+from recommender.features import CandidateSignals, RankingContext, features, product_text
+from recommender.ranking import BaselineRanker, RankedProduct
+from recommender.registry import ModelRegistry
+from retrieval import ProductHit
+from retrieval.embeddings import pick_device
+
+logger = logging.getLogger(__name__)
+MAX_CANDIDATES = 100
+
+
+class CtrRanker:
+    """Scores up to 100 candidates with the active model; product vectors are cached per model version.
+
+    Anything wrong with the model (none trained, a missing or corrupt file) logs one warning and the
+    baseline ranks instead: chat never breaks because of the ranker.
+    """
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        *,
+        events: EventStore | None = None,
+        fallback: BaselineRanker | None = None,
+        device: str = "auto",
+    ) -> None:
+        self.registry = registry
+        self.events = events
+        self.fallback = fallback or BaselineRanker()
+        self._device = device
+        self._lock = threading.Lock()
+        self._loaded: tuple[str, CtrModel, Any] | None = None
+        self._failed: str | None = None  # the version that could not be loaded, so we warn once
+        self._product_vectors: dict[tuple[str, str], Any] = {}
+
+    @property
+    def version(self) -> str:
+        loaded = self._model()
+        return loaded[0] if loaded else self.fallback.version
+
+    def _model(self) -> tuple[str, CtrModel, Any] | None:
+        with self._lock:
+            try:
+                name = self.registry.active_name()
+            except OSError as error:
+                name = None
+                logger.warning("cannot read the active ranker version: %s", error)
+            if name is None:
+                return None
+            if self._loaded is not None and self._loaded[0] == name:
+                return self._loaded
+            if self._failed == name:
+                return None
+            try:
+                model, tokenizer, _ = self.registry.load(name, pick_device(self._device))
+            except RecommenderError as error:
+                self._failed = name
+                logger.warning("ranking with the baseline instead of ranker %s: %s", name, error)
+                return None
+            self._loaded, self._product_vectors = (name, model, tokenizer), {}
+            return self._loaded
+
+    def rank(
+        self, query: str, hits: Sequence[ProductHit], context: RankingContext | None = None
+    ) -> list[RankedProduct]:
+        loaded = self._model()
+        if loaded is None or not hits:
+            return self.fallback.rank(query, hits, context)
+        import torch
+
+        name, model, tokenizer = loaded
+        candidates = list(hits[:MAX_CANDIDATES])
+        context = context or RankingContext()
+        history = self.events.product_history([hit.product.id for hit in candidates]) if self.events else {}
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            query_vector = self._encode(model, tokenizer, [query], model.config.max_query_tokens, device)
+            products = self._products(name, model, tokenizer, candidates, device)
+            rows = np.stack(
+                [
+                    features(query, hit.product, CandidateSignals(*history.get(hit.product.id, (0, 0))), context)
+                    for hit in candidates
+                ]
+            )
+            click, _ = model.score(
+                query_vector.expand(len(candidates), -1), products, torch.from_numpy(rows).to(device)
+            )
+        ranked = [RankedProduct(hit, float(score)) for hit, score in zip(candidates, click.float().cpu(), strict=True)]
+        return sorted(ranked, key=lambda item: -item.score)
+
+    def _products(self, name: str, model: CtrModel, tokenizer: Any, hits: Sequence[ProductHit], device: Any) -> Any:
+        import torch
+
+        keys = [(hit.product.id, hit.product.content_hash()) for hit in hits]
+        missing = [(key, hit) for key, hit in zip(keys, hits, strict=True) if key not in self._product_vectors]
+        if missing:
+            texts = [product_text(hit.product) for _, hit in missing]
+            vectors = self._encode(model, tokenizer, texts, model.config.max_product_tokens, device)
+            for (key, _), vector in zip(missing, vectors, strict=True):
+                self._product_vectors[key] = vector
+        return torch.stack([self._product_vectors[key] for key in keys])
+
+    @staticmethod
+    def _encode(model: CtrModel, tokenizer: Any, texts: list[str], max_tokens: int, device: Any) -> Any:
+        encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+        return model.encode(encoded["input_ids"].to(device), encoded["attention_mask"].to(device))

@@ -1,0 +1,112 @@
+"""Offline comparison of rankers on judged queries: random, BM25, zero-shot dense, their fusion, and the CTR model.
+
+Each method re-ranks every query's judged products; metrics come from :mod:`recommender.evaluation`,
+and the CTR ranker's difference to the best baseline gets a 95 % bootstrap interval over queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from recommender.evaluation import METRICS, bootstrap_difference, summarize
+from recommender.features import product_text, tokens
+from recommender.training import RankingExample, groups_of
+from retrieval.embeddings import Embedder
+
+Scorer = Callable[[Sequence[RankingExample]], list[float]]
+BASELINES = ("random", "bm25", "dense", "fusion")
+_RRF_K = 60
+
+
+def bm25_scorer(corpus: Sequence[str]) -> Scorer:
+    """BM25 (Okapi) with document frequencies from ``corpus`` (the catalog's product texts)."""
+    from rank_bm25 import BM25Okapi
+
+    index = BM25Okapi([tokens(text) or ["∅"] for text in corpus])
+
+    def score(examples: Sequence[RankingExample]) -> list[float]:
+        scores = []
+        for example in examples:
+            document = tokens(product_text(example.product))
+            frequencies = {term: document.count(term) for term in set(document)}
+            length_norm = 1 - index.b + index.b * len(document) / index.avgdl
+            scores.append(
+                sum(
+                    index.idf.get(term, 0.0)
+                    * frequencies.get(term, 0)
+                    * (index.k1 + 1)
+                    / (frequencies.get(term, 0) + index.k1 * length_norm)
+                    for term in tokens(example.query)
+                )
+            )
+        return scores
+
+    return score
+
+
+def dense_scorer(embedder: Embedder) -> Scorer:
+    """Zero-shot cosine between query and product text with the retrieval model."""
+
+    def score(examples: Sequence[RankingExample]) -> list[float]:
+        queries = list(dict.fromkeys(e.query for e in examples))
+        texts = list(dict.fromkeys(product_text(e.product) for e in examples))
+        query_vectors = dict(zip(queries, embedder.embed(queries), strict=True))
+        product_vectors = dict(zip(texts, embedder.embed(texts), strict=True))
+        return [float(query_vectors[e.query] @ product_vectors[product_text(e.product)]) for e in examples]
+
+    return score
+
+
+def _within_group_ranks(examples: Sequence[RankingExample], scores: Sequence[float]) -> list[int]:
+    ranks = [0] * len(examples)
+    for _, rows in groups_of(examples, 0.0):
+        for rank, i in enumerate(sorted(rows, key=lambda i: -scores[i]), start=1):
+            ranks[i] = rank
+    return ranks
+
+
+def baseline_scorers(embedder: Embedder, corpus: Sequence[str], seed: int = 0) -> dict[str, Scorer]:
+    bm25, dense = bm25_scorer(corpus), dense_scorer(embedder)
+
+    def random_scores(examples: Sequence[RankingExample]) -> list[float]:
+        return list(np.random.default_rng(seed).random(len(examples)))
+
+    def fusion(examples: Sequence[RankingExample]) -> list[float]:
+        """Reciprocal-rank fusion of BM25 and dense, as product search fuses its two signals."""
+        lexical_ranks = _within_group_ranks(examples, bm25(examples))
+        dense_ranks = _within_group_ranks(examples, dense(examples))
+        return [1 / (_RRF_K + a) + 1 / (_RRF_K + b) for a, b in zip(lexical_ranks, dense_ranks, strict=True)]
+
+    return {"random": random_scores, "bm25": bm25, "dense": dense, "fusion": fusion}
+
+
+def compare_rankers(
+    examples: Sequence[RankingExample],
+    scorers: dict[str, Scorer],
+    *,
+    threshold: float,
+    model: str | None = None,
+    bootstrap_samples: int = 1000,
+) -> dict[str, Any]:
+    """The report ``shopassist eval ranking --json`` prints."""
+    grouped = groups_of(examples, threshold)
+    groups = [group for group, _ in grouped]
+    per_method: dict[str, list[list[float]]] = {}
+    for name, scorer in scorers.items():
+        scores = scorer(examples)
+        per_method[name] = [[scores[i] for i in rows] for _, rows in grouped]
+    methods = {name: summarize(groups, scores) for name, scores in per_method.items()}
+    baselines = [name for name in methods if name in BASELINES]
+    best = max(baselines, key=lambda name: methods[name]["ndcg@10"])
+    report: dict[str, Any] = {"methods": methods, "best_baseline": best, "queries": len(groups), "model": model}
+    if "ctr" in per_method:
+        report["ctr_vs_best_baseline"] = {}
+        for metric in METRICS:
+            diff, (low, high) = bootstrap_difference(
+                groups, per_method["ctr"], per_method[best], metric, samples=bootstrap_samples
+            )
+            report["ctr_vs_best_baseline"][metric] = {"diff": diff, "ci95": [low, high]}
+    return report

@@ -1,0 +1,121 @@
+"""The CTR ranker on tiny data with the real MiniLM: training, registry, gate, fallback, serving."""
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant
+from recommender import BaselineRanker, CtrRanker, EventStore, ModelRegistry, RankerArtifactError
+from recommender.ctr_model import CtrModelConfig
+from recommender.evaluation import JudgedGroup, bootstrap_difference, ndcg, summarize
+from recommender.registry import gate
+from recommender.training import RankerTrainingArguments, RankingExample, TrainingResult, score_examples, train_ranker
+from retrieval import Product, Store
+
+CATEGORIES = {
+    "tv": "TVs",
+    "television for the living room": "TVs",
+    "laptop": "Laptops",
+    "notebook computer for school": "Laptops",
+    "headphones": "Headphones",
+    "wireless earbuds": "Headphones",
+}
+
+
+def synthetic_pairs(loaded_store: Store) -> list[RankingExample]:
+    """Simulated judgements (labelled synthetic): a product is relevant to a query about its own category."""
+    products: Sequence[Product] = loaded_store.products.all()
+    return [
+        RankingExample(
+            group=query,
+            query=query,
+            product=product,
+            click=float(product.category == category),
+            cart=0.0,
+            relevance=3.0 if product.category == category else 1.0,
+        )
+        for query, category in CATEGORIES.items()
+        for product in products
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(loaded_store_module: Store) -> tuple[TrainingResult, list[RankingExample]]:
+    examples = synthetic_pairs(loaded_store_module)
+    losses: list[float] = []
+    result = train_ranker(
+        examples * 6,
+        examples,
+        CtrModelConfig(finetune="head"),
+        RankerTrainingArguments(batch_size=24, epochs=1, eval_every=10, head_learning_rate=3e-3, device="cpu"),
+        on_step=lambda step, total, loss, auc: losses.append(loss),
+    )
+    result.history.append({"first_loss": losses[0], "last_loss": losses[-1]})
+    return result, examples
+
+
+def test_training_reduces_loss_and_beats_random(trained: tuple[TrainingResult, list[RankingExample]]) -> None:
+    result, examples = trained
+    assert result.history[-1]["last_loss"] < result.history[-1]["first_loss"]
+    assert result.metrics["auc"] > 0.8
+    scores = score_examples(result.model, result.tokenizer, examples, "cpu")
+    tv_scores = {e.product.id: s for e, s in zip(examples, scores, strict=True) if e.query == "tv"}
+    assert max(tv_scores, key=lambda product_id: tv_scores[product_id]).startswith("tv-")
+
+
+def test_registry_gate_activation_rollback_and_fallback(
+    trained: tuple[TrainingResult, list[RankingExample]], loaded_store_module: Store, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    result, _ = trained
+    registry = ModelRegistry(tmp_path / "ranker")
+    first = registry.save(result.model, {"source": "synthetic pairs", "synthetic": True, "metrics": result.metrics})
+    assert gate(result.metrics, None) == (True, "no active version")
+    registry.activate(first.name)
+    worse = {**result.metrics, "auc": result.metrics["auc"] - 0.1}
+    promote, reason = gate(worse, result.metrics)
+    assert not promote and "kept the active version" in reason
+    second = registry.save(result.model, {"source": "again", "synthetic": True, "metrics": result.metrics})
+    registry.activate(second.name)
+    assert registry.rollback() == first.name and registry.active_name() == first.name
+
+    ranker = CtrRanker(registry, events=EventStore.ephemeral(), device="cpu")
+    hits = loaded_store_module.products.search("tv", None, 8)
+    assert ranker.version == first.name
+    assert ranker.rank("tv", hits)[0].hit.product.category == "TVs"
+
+    (first.path / "model.safetensors").write_bytes(b"not a model")
+    broken = CtrRanker(registry, device="cpu")
+    with caplog.at_level(logging.WARNING):
+        ranked = broken.rank("tv", hits)
+    assert broken.version == BaselineRanker().version
+    assert [r.hit.product.id for r in ranked] == [r.hit.product.id for r in BaselineRanker().rank("tv", hits)]
+    assert "model.safetensors" in caplog.text and first.name in caplog.text
+    with pytest.raises(RankerArtifactError, match="model.safetensors"):
+        registry.load(first.name)
+
+
+def test_the_assistant_logs_the_serving_ranker_version(
+    trained: tuple[TrainingResult, list[RankingExample]], loaded_store_module: Store, tmp_path: Path
+) -> None:
+    result, _ = trained
+    registry = ModelRegistry(tmp_path / "ranker")
+    registry.activate(registry.save(result.model, {"synthetic": True, "metrics": result.metrics}).name)
+    events = EventStore.ephemeral()
+    turn = Assistant(loaded_store_module, CtrRanker(registry, events=events, device="cpu"), events=events).reply(
+        "s", "a tv"
+    )
+    assert turn.ranker_version == "v0001"
+    assert {row["ranker_version"] for row in events.rows()} == {"v0001"}
+
+
+def test_metrics_on_hand_computed_cases() -> None:
+    assert ndcg([3.0, 1.0], [1.0, 3.0], 10) == 1.0
+    assert ndcg([1.0, 3.0], [1.0, 3.0], 10) == pytest.approx(0.6309, abs=1e-4)
+    groups = [JudgedGroup("q", ("a", "b"), (3.0, 1.0), 2.5), JudgedGroup("r", ("c", "d"), (1.0, 3.0), 2.5)]
+    good, bad = [[0.9, 0.1], [0.2, 0.8]], [[0.1, 0.9], [0.8, 0.2]]
+    assert summarize(groups, good) == {"ndcg@5": 1.0, "ndcg@10": 1.0, "mrr": 1.0, "auc": 1.0}
+    diff, (low, high) = bootstrap_difference(groups, good, bad, "mrr", samples=200)
+    assert diff == 0.5 and low == high == 0.5
