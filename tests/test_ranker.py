@@ -119,3 +119,20 @@ def test_metrics_on_hand_computed_cases() -> None:
     assert summarize(groups, good) == {"ndcg@5": 1.0, "ndcg@10": 1.0, "mrr": 1.0, "auc": 1.0}
     diff, (low, high) = bootstrap_difference(groups, good, bad, "mrr", samples=200)
     assert diff == 0.5 and low == high == 0.5
+
+
+def test_any_ranker_reranks_langchain_documents(loaded_store_module: Store) -> None:
+    from langchain_core.documents import Document
+
+    from recommender.langchain import RankerCompressor
+    from retrieval.langchain import ProductRetriever
+
+    documents = ProductRetriever(index=loaded_store_module.products, k=6).invoke("headphones")
+    stray = Document(page_content="not a product")
+    reranked = RankerCompressor(ranker=BaselineRanker()).compress_documents([*documents, stray], "headphones")
+    expected = [
+        r.hit.product.id
+        for r in BaselineRanker().rank("headphones", loaded_store_module.products.search("headphones", None, 6))
+    ]
+    assert [d.id for d in reranked[:-1]] == expected
+    assert reranked[-1] is stray and "rank_score" in reranked[0].metadata
