@@ -132,3 +132,34 @@ def test_train_intents_saves_the_head_for_the_store_model(data_dir: Path) -> Non
     assert summary["model"] == "all-MiniLM-L6-v2" and summary["custom"] is False
     assert sum(summary["utterances"].values()) >= 400  # type: ignore[union-attr]
     assert (data_dir / "models" / "intents" / "all-MiniLM-L6-v2.json").is_file()
+
+
+def test_ranker_train_gate_list_and_eval_commands(cli_store: Path) -> None:
+    judgements = str(FIXTURES / "judgements.csv")
+    train = ["train", "ranker", "--judgements", judgements, "--dev", judgements, "--finetune", "head", "--json"]
+    result = runner.invoke(app, [*train, "--synthetic"])
+    assert result.exit_code == 0, result.output
+    (first,) = _json_lines(result.stdout)
+    assert first["version"] == "v0001" and first["activated"] and first["synthetic"]
+    again = runner.invoke(app, train)
+    (second,) = _json_lines(again.stdout)
+    assert second["version"] == "v0002"
+    assert second["activated"] == (second["metrics"]["auc"] >= first["metrics"]["auc"])  # type: ignore[index]
+
+    listed = runner.invoke(app, ["models", "list", "--json"])
+    (models,) = _json_lines(listed.stdout)
+    assert [v["version"] for v in models["versions"]] == ["v0001", "v0002"]  # type: ignore[union-attr]
+    assert models["versions"][0]["synthetic"] is True  # type: ignore[index]
+
+    evaluated = runner.invoke(app, ["eval", "ranking", "--judgements", judgements, "--model", "v0001", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    (report,) = _json_lines(evaluated.stdout)
+    assert set(report["methods"]) == {"random", "bm25", "dense", "fusion", "ctr"}  # type: ignore[arg-type]
+    assert set(report["ctr_vs_best_baseline"]) == {"ndcg@5", "ndcg@10", "mrr", "auc"}  # type: ignore[arg-type]
+    assert report["queries"] == 9 and report["model"] == "v0001"
+
+
+def test_training_without_a_source_is_refused(cli_store: Path) -> None:
+    result = runner.invoke(app, ["train", "ranker"])
+    assert result.exit_code != 0
+    assert "--judgements FILE or --from-events" in result.output
