@@ -14,16 +14,49 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table  # noqa: E402
+from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table, percentile_ms  # noqa: E402
+from recommender import BaselineRanker, CtrRanker, ModelRegistry  # noqa: E402
 from recommender.ctr_model import CtrModelConfig  # noqa: E402
 from recommender.offline import baseline_scorers, compare_rankers  # noqa: E402
-from recommender.training import RankerTrainingArguments, load_judgements, score_examples, train_ranker  # noqa: E402
-from retrieval import Settings  # noqa: E402
+from recommender.training import (  # noqa: E402
+    RankerTrainingArguments,
+    RankingExample,
+    TrainingResult,
+    load_judgements,
+    score_examples,
+    train_ranker,
+)
+from retrieval import ProductHit, Settings  # noqa: E402
 from retrieval.embeddings import embedder_from_settings  # noqa: E402
+
+
+def serving_latency(result: TrainingResult, dev: list[RankingExample], candidates: int = 50) -> dict[str, float]:
+    """p50/p95 ms of CtrRanker.rank over 50 candidates per query (product vectors cached), vs the baseline."""
+    import random
+    import tempfile
+
+    products = list({e.product.id: e.product for e in dev}.values())
+    queries = list(dict.fromkeys(e.query for e in dev))[:200]
+    generator = random.Random(0)
+    with tempfile.TemporaryDirectory() as folder:
+        registry = ModelRegistry(Path(folder))
+        registry.activate(registry.save(result.model, {"source": "benchmark", "metrics": result.metrics}).name)
+        ranker = CtrRanker(registry, device=result.device)
+        baseline = BaselineRanker()
+        timings: dict[str, list[float]] = {"ctr": [], "baseline": []}
+        for query in queries:
+            hits = [ProductHit(product=p, score=1.0) for p in generator.sample(products, candidates)]
+            ranker.rank(query, hits)  # first sight of these products fills the cache, as ingest would
+            for name, method in (("ctr", ranker), ("baseline", baseline)):
+                started = time.perf_counter()
+                method.rank(query, hits)
+                timings[name].append(time.perf_counter() - started)
+    return {f"{name}_p{q}_ms": percentile_ms(samples, q) for name, samples in timings.items() for q in (50, 95)}
 
 
 def main() -> None:
@@ -70,6 +103,7 @@ def main() -> None:
         "device": result.device,
         "history": result.history,
     }
+    report["serving"] = serving_latency(result, dev)
     report["machine"] = machine()
     if args.json:
         emit_json(report)
@@ -81,6 +115,12 @@ def main() -> None:
     print(f"\nCTR vs best baseline ({report['best_baseline']}), {report['queries']} dev queries:")
     for metric, d in report["ctr_vs_best_baseline"].items():
         print(f"- {metric}: {d['diff']:+.4f} (95% CI {d['ci95'][0]:+.4f} … {d['ci95'][1]:+.4f})")
+    serving = report["serving"]
+    print(
+        f"\nserving 50 candidates (product vectors cached): CTR p50 {serving['ctr_p50_ms']:.1f} / "
+        f"p95 {serving['ctr_p95_ms']:.1f} ms; baseline p50 {serving['baseline_p50_ms']:.2f} / "
+        f"p95 {serving['baseline_p95_ms']:.2f} ms"
+    )
     t = report["training"]
     print(
         f"\ntraining: {t['pairs']:,} pairs × {t['epochs']} epoch(s), --finetune {t['finetune']}, "

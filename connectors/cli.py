@@ -331,6 +331,10 @@ ThresholdOption = Annotated[float, typer.Option("--threshold", help="Relevance a
 def train_ranker_command(
     judgements: JudgementsOption = None,
     from_events: Annotated[bool, typer.Option("--from-events", help="Train on this store's interaction log.")] = False,
+    simulate: Annotated[
+        int | None,
+        typer.Option("--simulate", help="Train on N simulated sessions over the catalog (SYNTHETIC clicks)."),
+    ] = None,
     dev: Annotated[Path | None, typer.Option("--dev", help="Judgements to evaluate and stop early on.")] = None,
     finetune: Annotated[str, typer.Option("--finetune", help="head | last-1 | last-2 | last-3 | full")] = "last-2",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
@@ -345,6 +349,7 @@ def train_ranker_command(
     """Fine-tune the CTR ranker; the new version goes live only if it beats the active one on the dev set."""
     from recommender.ctr_model import CtrModelConfig
     from recommender.registry import gate
+    from recommender.simulation import simulate_sessions
     from recommender.training import (
         RankerTrainingArguments,
         arguments_dict,
@@ -356,13 +361,20 @@ def train_ranker_command(
         train_ranker,
     )
 
-    if (judgements is None) == (not from_events):
-        raise typer.BadParameter("give exactly one of --judgements FILE or --from-events")
-    if from_events:
-        store = _store()
-        examples = examples_from_events(EventStore.persistent(state.settings.data_dir).rows(), store.products.get)
+    if [judgements is not None, from_events, simulate is not None].count(True) != 1:
+        raise typer.BadParameter("use one of --judgements, --from-events, --simulate")
+    if from_events or simulate is not None:
+        store = _store_with_data() if simulate is not None else _store()
+        events = EventStore.persistent(state.settings.data_dir)
+        if simulate is not None:
+            events = EventStore.ephemeral()  # simulated clicks never mix with real ones
+            simulate_sessions(
+                store.products.all(), lambda q: store.products.search(q, None, 20), events, sessions=simulate
+            )
+            synthetic = True
+        examples = examples_from_events(events.rows(), store.products.get)
         train, dev_examples = time_split(examples)
-        source = "events"
+        source = f"{simulate} simulated sessions" if simulate is not None else "events"
     else:
         assert judgements is not None
         train = load_judgements(judgements, threshold=threshold, limit=limit)

@@ -1,6 +1,6 @@
 """The CTR model: a two-tower MiniLM (shared weights) plus hand-built features, crossed DCN-v2-style.
 
-score(query, product) = heads(MLP(Cross([q ⊙ p, |q − p|, cos(q, p), features])))
+score(query, product) = s·(cos(q, p) − ½) + heads(MLP(Cross([q ⊙ p, |q − p|, cos(q, p), features])))
 with a click head and an add-to-cart head. Product vectors depend only on the product, so serving
 caches them per model version; a query costs one encoder pass plus a small MLP over the candidates.
 A position-bias term is added to the click logit in training only (debiasing) and left out at inference.
@@ -63,6 +63,9 @@ class CtrModel(nn.Module):
         )
         self.click_head = nn.Linear(64, 1)
         self.cart_head = nn.Linear(64, 1)
+        # The click logit starts as the scaled zero-shot cosine (a good ranker already); the network learns
+        # corrections on top instead of rediscovering text similarity from a random head.
+        self.cosine_scale = nn.Parameter(torch.tensor(10.0))
         self.position_bias = nn.Embedding(MAX_POSITIONS + 1, 1)  # index 0 = position unknown
         nn.init.zeros_(self.position_bias.weight)
         self.freeze_encoder(config.finetune)
@@ -93,7 +96,8 @@ class CtrModel(nn.Module):
         for layer in self.cross:
             x = layer(x0, x)
         hidden = self.mlp(x)
-        return self.click_head(hidden).squeeze(-1), self.cart_head(hidden).squeeze(-1)
+        residual = self.cosine_scale * (cosine.squeeze(-1) - 0.5)
+        return self.click_head(hidden).squeeze(-1) + residual, self.cart_head(hidden).squeeze(-1) + residual
 
     def biased_click_logit(self, click_logit: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         biased: torch.Tensor = click_logit + self.position_bias(positions.clamp(0, MAX_POSITIONS)).squeeze(-1)

@@ -162,4 +162,13 @@ def test_ranker_train_gate_list_and_eval_commands(cli_store: Path) -> None:
 def test_training_without_a_source_is_refused(cli_store: Path) -> None:
     result = runner.invoke(app, ["train", "ranker"])
     assert result.exit_code != 0
-    assert "--judgements FILE or --from-events" in result.output
+    assert "use one of --judgements, --from-events, --simulate" in result.output
+
+
+def test_a_ranker_bootstrapped_from_simulated_sessions_is_labelled_synthetic(cli_store: Path) -> None:
+    result = runner.invoke(app, ["train", "ranker", "--simulate", "60", "--finetune", "head", "--json"])
+    assert result.exit_code == 0, result.output
+    (summary,) = _json_lines(result.stdout)
+    assert summary["synthetic"] is True and summary["activated"]
+    listed = runner.invoke(app, ["models", "list"])
+    assert "60 simulated sessions (synthetic)" in listed.stdout
