@@ -20,6 +20,7 @@ from retrieval.embeddings import pick_device
 
 logger = logging.getLogger(__name__)
 MAX_CANDIDATES = 100
+_QUERY_CACHE = 1024
 
 
 class CtrRanker:
@@ -45,6 +46,7 @@ class CtrRanker:
         self._loaded: tuple[str, CtrModel, Any] | None = None
         self._failed: str | None = None  # the version that could not be loaded, so we warn once
         self._product_vectors: dict[tuple[str, str], Any] = {}
+        self._query_vectors: dict[tuple[str, str], Any] = {}
 
     @property
     def version(self) -> str:
@@ -87,7 +89,7 @@ class CtrRanker:
         history = self.events.product_history([hit.product.id for hit in candidates]) if self.events else {}
         device = next(model.parameters()).device
         with torch.inference_mode():
-            query_vector = self._encode(model, tokenizer, [query], model.config.max_query_tokens, device)
+            query_vector = self._query_vector(name, model, tokenizer, query, device)
             products = self._products(name, model, tokenizer, candidates, device)
             rows = np.stack(
                 [
@@ -104,7 +106,8 @@ class CtrRanker:
     def _products(self, name: str, model: CtrModel, tokenizer: Any, hits: Sequence[ProductHit], device: Any) -> Any:
         import torch
 
-        keys = [(hit.product.id, hit.product.content_hash()) for hit in hits]
+        # The tower reads only product_text, so that text is the exact cache key (an edited title re-encodes).
+        keys = [(hit.product.id, product_text(hit.product)) for hit in hits]
         missing = [(key, hit) for key, hit in zip(keys, hits, strict=True) if key not in self._product_vectors]
         if missing:
             texts = [product_text(hit.product) for _, hit in missing]
@@ -112,6 +115,17 @@ class CtrRanker:
             for (key, _), vector in zip(missing, vectors, strict=True):
                 self._product_vectors[key] = vector
         return torch.stack([self._product_vectors[key] for key in keys])
+
+    def _query_vector(self, name: str, model: CtrModel, tokenizer: Any, query: str, device: Any) -> Any:
+        """One encoder pass per distinct message: relaxing a constraint re-ranks for the same words."""
+        key = (name, query)
+        vector = self._query_vectors.get(key)
+        if vector is None:
+            vector = self._encode(model, tokenizer, [query], model.config.max_query_tokens, device)
+            if len(self._query_vectors) >= _QUERY_CACHE:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+            self._query_vectors[key] = vector
+        return vector
 
     @staticmethod
     def _encode(model: CtrModel, tokenizer: Any, texts: list[str], max_tokens: int, device: Any) -> Any:

@@ -54,6 +54,10 @@ class RankerTrainingArguments:
     warmup_ratio: float = 0.06
     click_weight: float = 1.0  # α in α·BCE(click) + β·BCE(cart)
     cart_weight: float = 0.5  # β
+    # γ: ListNet term over each query's products in the batch, targets softmax(temperature · (relevance − 1)).
+    # NDCG is a within-query, graded measure; the pointwise heads alone see neither the grouping nor the grades.
+    listwise_weight: float = 1.0
+    listwise_temperature: float = 2.0
     eval_every: int = 200  # steps between dev evaluations (early stopping)
     patience: int = 3  # dev evaluations without improvement before stopping
     max_steps: int | None = None
@@ -228,6 +232,7 @@ class _Batcher:
                 np.stack([features(e.query, e.product, e.signals, e.context) for e in examples])
             ).to(self.device),
             "click": torch.tensor([e.click for e in examples], device=self.device),
+            "relevance": torch.tensor([e.relevance for e in examples], device=self.device),
             "cart": torch.tensor([e.cart for e in examples], device=self.device),
             "position": torch.tensor([e.position for e in examples], device=self.device),
         }
@@ -287,6 +292,20 @@ def _autocast(device: str) -> Any:
     return contextlib.nullcontext()
 
 
+def _listwise_loss(scores: Any, relevance: Any, groups: Any, temperature: float) -> Any:
+    """Mean over queries with two or more products of cross-entropy(softmax(target), softmax(scores))."""
+    import torch
+
+    losses = []
+    for group in torch.unique(groups):
+        rows = groups == group
+        if int(rows.sum()) < 2:
+            continue
+        target = torch.softmax(temperature * (relevance[rows] - 1.0), dim=0)
+        losses.append(-(target * torch.log_softmax(scores[rows], dim=0)).sum())
+    return torch.stack(losses).mean() if losses else scores.sum() * 0.0
+
+
 def train_ranker(
     train: Sequence[RankingExample],
     dev: Sequence[RankingExample],
@@ -340,8 +359,11 @@ def train_ranker(
                 product = model.encode(**batch["product"])
                 click, cart = model.score(query, product, batch["features"])
                 click = model.biased_click_logit(click, batch["position"])
-                loss = args.click_weight * bce(click.float(), batch["click"]) + args.cart_weight * bce(
-                    cart.float(), batch["cart"]
+                loss = (
+                    args.click_weight * bce(click.float(), batch["click"])
+                    + args.cart_weight * bce(cart.float(), batch["cart"])
+                    + args.listwise_weight
+                    * _listwise_loss(click.float(), batch["relevance"], batch["query_index"], args.listwise_temperature)
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
