@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,6 +22,7 @@ import yaml
 from assistant.errors import AssistantError
 from assistant.turn import INTENTS
 from retrieval.embeddings import Embedder
+from retrieval.storage import write_atomically
 
 _FORMAT = 1
 
@@ -131,15 +130,7 @@ class IntentClassifier:
             "training_hash": self.training_hash,
             "custom": self.custom,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(payload, file)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, json.dumps(payload))
 
     @classmethod
     def load(cls, path: Path) -> IntentClassifier:

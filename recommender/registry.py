@@ -20,6 +20,7 @@ from typing import Any
 from recommender.ctr_model import CtrModel, CtrModelConfig
 from recommender.errors import RecommenderError
 from recommender.features import FEATURE_NAMES
+from retrieval.storage import write_atomically
 
 logger = logging.getLogger(__name__)
 GATE_METRIC = "auc"
@@ -42,13 +43,6 @@ class ModelVersion:
     @property
     def synthetic(self) -> bool:
         return bool(self.manifest.get("synthetic"))
-
-
-def _write_json_atomically(path: Path, payload: Any) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        json.dump(payload, file, indent=2)
-    os.replace(temporary, path)
 
 
 class ModelRegistry:
@@ -112,8 +106,8 @@ class ModelRegistry:
         previous = self.active_name()
         if previous and previous != name:
             history = self._history()
-            _write_json_atomically(self.root / "history.json", [*history, previous])
-        self._point_to(name)
+            write_atomically(self.root / "history.json", json.dumps([*history, previous]))
+        write_atomically(self.root / "ACTIVE", name)
 
     def rollback(self) -> str:
         """Re-activate the version that was active before the current one."""
@@ -121,14 +115,9 @@ class ModelRegistry:
         if not history:
             raise RecommenderError(f"{self.root}: no earlier ranker version to roll back to")
         previous = history[-1]
-        _write_json_atomically(self.root / "history.json", history[:-1])
-        self._point_to(previous)
+        write_atomically(self.root / "history.json", json.dumps(history[:-1]))
+        write_atomically(self.root / "ACTIVE", previous)
         return previous
-
-    def _point_to(self, name: str) -> None:
-        pointer = self.root / "ACTIVE.tmp"
-        pointer.write_text(name, encoding="utf-8")
-        os.replace(pointer, self.root / "ACTIVE")
 
     def _history(self) -> list[str]:
         path = self.root / "history.json"
