@@ -8,6 +8,7 @@ outgoing turn passes the grounding check before it leaves.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import sqlite3
@@ -268,10 +269,10 @@ class _Dialogue:
             intent in ("out_of_scope", "smalltalk", "product_search")
             and not names_products
             and _QUESTION.search(self.text)
+            and self.faq_hit is not None
+            and self.faq_hit.score >= _CONFIDENT_FAQ
         ):
-            hit = self.store.faq.answer(self.text)
-            if hit is not None and hit.score >= _CONFIDENT_FAQ:
-                intent = "faq"
+            intent = "faq"
         if intent == "refine":
             new_category = constraints.category and constraints.category != self.state.ledger.category
             if not ledger_active or new_category:
@@ -309,8 +310,13 @@ class _Dialogue:
         self.state.misses = 0
         return self.turn(intent, text, handoff=True)
 
+    @functools.cached_property
+    def faq_hit(self) -> FaqHit | None:
+        """The FAQ entry that answers this message, if any; routing and answering share the one lookup."""
+        return self.store.faq.answer(self.text)
+
     def faq(self) -> Turn:
-        hit = self.store.faq.answer(self.text)
+        hit = self.faq_hit
         if hit is None:
             return self.miss(
                 "faq",
@@ -320,7 +326,7 @@ class _Dialogue:
         return self.turn("faq", hit.entry.answer, faq_sources=[hit.entry.id])
 
     def order_status(self) -> Turn:
-        hit: FaqHit | None = self.store.faq.answer(self.text)
+        hit = self.faq_hit
         lead = "I can't look up orders from this chat."
         if hit is None:
             return self.turn("order_status", f"{lead} Ask for a person and our support team will check it for you.")
