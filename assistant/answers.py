@@ -39,9 +39,9 @@ def reason_for(product: Product, constraints: Constraints, *, lexical_match: boo
         parts.append(product.brand)
     parts += constraints.keywords_met(product)
     if constraints.price_max is not None and product.price <= constraints.price_max:
-        parts.append(f"under ${constraints.price_max:,.0f}")
+        parts.append(constraints.phrase("price_max"))
     if constraints.price_min is not None and product.price >= constraints.price_min:
-        parts.append(f"over ${constraints.price_min:,.0f}")
+        parts.append(constraints.phrase("price_min"))
     if parts:
         reason = "matches: " + ", ".join(parts)
     elif lexical_match:

@@ -554,18 +554,9 @@ def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Produc
 
 
 def _relaxed_explanation(ledger: Constraints, relaxed: list[str]) -> str:
-    culprit = {
-        "price_max": f"under ${ledger.price_max or 0:,.0f}",
-        "price_min": f"over ${ledger.price_min or 0:,.0f}",
-        "rating_min": f"{ledger.rating_min or 0:g}★ and up",
-        "brand": ledger.brand or "",
-        "category": ledger.category or "",
-        "exclude_brand": "not " + ", ".join(ledger.exclude_brand),
-        "exclude_keywords": "no " + ", ".join(ledger.exclude_keywords),
-    }[relaxed[0]]
     return (
-        f"Nothing matches all of {' · '.join(ledger.describe())} — “{culprit}” rules everything out. "
-        "The closest alternatives without it:"
+        f"Nothing matches all of {' · '.join(ledger.describe())} — “{ledger.phrase(relaxed[0])}” rules everything "
+        "out. The closest alternatives without it:"
     )
 
 

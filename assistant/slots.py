@@ -15,6 +15,7 @@ from typing import Literal
 from retrieval import Product, SearchFilters
 
 Sort = Literal["price_asc", "price_desc", "rating_desc"]
+_SORT_PHRASES = {"price_asc": "cheapest first", "price_desc": "priciest first", "rating_desc": "best rated first"}
 Relative = Literal["cheaper", "pricier", "better_rated"]
 
 # Shopper words → a word that occurs in catalog category names (after singularising).
@@ -323,10 +324,19 @@ class Constraints:
         """The slots that are set, under the slot names scripts use."""
         return {name: value for name, value in asdict(self).items() if value not in (None, [])}
 
-    @classmethod
-    def from_slots(cls, slots: dict[str, object]) -> Constraints:
-        known = {name: value for name, value in slots.items() if name in cls.__dataclass_fields__}
-        return cls(**known)  # type: ignore[arg-type]
+    def phrase(self, slot: str) -> str:
+        """How one slot reads to the customer: "under $500", "4★ and up", "not LG, Sony", "cheapest first"."""
+        phrases = {
+            "category": self.category or "",
+            "brand": self.brand or "",
+            "price_max": f"under ${self.price_max or 0:,.0f}",
+            "price_min": f"over ${self.price_min or 0:,.0f}",
+            "rating_min": f"{self.rating_min or 0:g}★ and up",
+            "exclude_brand": "not " + ", ".join(self.exclude_brand),
+            "exclude_keywords": "no " + ", ".join(self.exclude_keywords),
+            "sort": _SORT_PHRASES.get(self.sort or "", ""),
+        }
+        return phrases[slot]
 
     def describe(self) -> list[str]:
         """Human-readable parts: ["TVs", "Samsung", "under $500", "4★ and up", "not LG", "cheapest first"]."""
@@ -335,19 +345,15 @@ class Constraints:
         if self.price_min is not None and self.price_max is not None:
             parts.append(f"${self.price_min:,.0f}–${self.price_max:,.0f}")
         elif self.price_max is not None:
-            parts.append(f"under ${self.price_max:,.0f}")
+            parts.append(self.phrase("price_max"))
         elif self.price_min is not None:
-            parts.append(f"over ${self.price_min:,.0f}")
+            parts.append(self.phrase("price_min"))
         if self.rating_min is not None:
-            parts.append(f"{self.rating_min:g}★ and up")
+            parts.append(self.phrase("rating_min"))
         parts += [f"not {brand}" for brand in self.exclude_brand]
         parts += [f"no {keyword}" for keyword in self.exclude_keywords]
         if self.sort:
-            parts.append(
-                {"price_asc": "cheapest first", "price_desc": "priciest first", "rating_desc": "best rated first"}[
-                    self.sort
-                ]
-            )
+            parts.append(self.phrase("sort"))
         return parts
 
     def admits(self, product: Product) -> bool:
