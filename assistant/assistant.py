@@ -257,9 +257,10 @@ class _Dialogue:
     # --- understanding -------------------------------------------------------------------------------
 
     def intent(self) -> Intent:
-        prediction = self.assistant.intents().predict_vectors(self.store.encode_query(self.text)[None, :])[0]
-        threshold = self.store.settings.intent_threshold
-        intent: Intent = prediction.intent if prediction.confidence >= threshold else "out_of_scope"  # type: ignore[assignment]
+        (predicted,) = self.assistant.intents().classify(
+            self.store.encode_query(self.text)[None, :], self.store.settings.intent_threshold
+        )
+        intent: Intent = predicted  # type: ignore[assignment]
         constraints = self.request.constraints
         names_products = bool(constraints.category or constraints.brand)
         ledger_active = bool(self.shown) or not self.state.ledger.is_empty()
@@ -418,21 +419,22 @@ class _Dialogue:
 
     def relax(self, query: str, ledger: Constraints) -> tuple[list[str], list[RankedProduct]]:
         """Drop one constraint at a time, most dispensable first; the first that finds something wins."""
-        options: list[tuple[list[str], dict[str, object]]] = [
-            (["exclude_keywords"], {"exclude_keywords": []}),
-            (["rating_min"], {"rating_min": None}),
-            (["price_max"], {"price_max": None, "sort": "price_asc"}),
-            (["price_min"], {"price_min": None, "sort": "price_desc"}),
-            (["brand"], {"brand": None}),
-            (["exclude_brand"], {"exclude_brand": []}),
-            (["category"], {"category": None}),
+        # Dropping a price bound, the nearest alternatives are the ones closest to it.
+        options: list[tuple[str, dict[str, object]]] = [
+            ("exclude_keywords", {"exclude_keywords": []}),
+            ("rating_min", {"rating_min": None}),
+            ("price_max", {"price_max": None, "sort": "price_asc"}),
+            ("price_min", {"price_min": None, "sort": "price_desc"}),
+            ("brand", {"brand": None}),
+            ("exclude_brand", {"exclude_brand": []}),
+            ("category", {"category": None}),
         ]
-        for names, changes in options:
-            if all(getattr(ledger, name) in (None, []) for name in names):
+        for name, changes in options:
+            if getattr(ledger, name) in (None, []):
                 continue
             ranked = self.find(query, dataclasses.replace(ledger, **changes))  # type: ignore[arg-type]
             if ranked:
-                return names, ranked
+                return [name], ranked
         return [], []
 
     def card(self, item: RankedProduct, ledger: Constraints, position: int) -> ProductCard:

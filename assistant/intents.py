@@ -119,6 +119,10 @@ class IntentClassifier:
             predictions.append(IntentPrediction(self.labels[best], float(row[best]), scores))
         return predictions
 
+    def classify(self, vectors: npt.NDArray[np.float32], threshold: float) -> list[str]:
+        """The predicted intent per row, or ``out_of_scope`` when the classifier is less sure than ``threshold``."""
+        return [p.intent if p.confidence >= threshold else "out_of_scope" for p in self.predict_vectors(vectors)]
+
     def save(self, path: Path) -> None:
         """Written atomically: a crash never leaves a half-written model where a good one was."""
         payload = {

@@ -131,10 +131,7 @@ def intent_predictors(store: Store) -> dict[str, Predictor]:
     threshold = store.settings.intent_threshold
 
     def shipped(texts: Sequence[str]) -> list[str]:
-        return [
-            p.intent if p.confidence >= threshold else "out_of_scope"
-            for p in classifier.predict_vectors(store.embedder.embed(list(texts)))
-        ]
+        return classifier.classify(store.embedder.embed(list(texts)), threshold)
 
     def nearest(texts: Sequence[str]) -> list[str]:
         similarities = store.embedder.embed(list(texts)) @ train_vectors.T
