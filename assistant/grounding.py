@@ -30,7 +30,8 @@ def grounding_problems(
 ) -> list[str]:
     """What in ``text`` (default: the turn's own) is not backed by the catalog, the ledger or ``sources``.
 
-    ``sources`` are texts the reply may quote amounts from: the customer's message and FAQ answers.
+    ``sources`` are texts the reply may quote amounts from: the customer's message, the FAQ answers it
+    cites and the listings of the products it shows.
     """
     problems = []
     for card in turn.products:

@@ -55,6 +55,8 @@ class CtrRanker:
 
     def _model(self) -> tuple[str, CtrModel, Any] | None:
         with self._lock:
+            # The pointer is re-read on every call (a tiny file) so `shopassist models activate|rollback`, run
+            # from another process, takes effect on the next turn without restarting the server.
             try:
                 name = self.registry.active_name()
             except OSError as error:
