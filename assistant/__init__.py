@@ -12,7 +12,7 @@ from assistant.history import ConversationStore, DialogueState, SQLiteChatMessag
 from assistant.intents import IntentClassifier, IntentModelError, IntentPrediction, IntentTrainingArguments
 from assistant.phrasing import ReplyPhraser, phraser_from_settings
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
-from assistant.turn import INTENTS, ComparisonRow, Intent, ProductCard, Turn
+from assistant.turn import INTENTS, ComparisonRow, Intent, LedgerChip, ProductCard, Turn
 
 __all__ = [
     "INTENTS",
@@ -29,6 +29,7 @@ __all__ = [
     "IntentModelError",
     "IntentPrediction",
     "IntentTrainingArguments",
+    "LedgerChip",
     "InvalidMessageError",
     "ParsedRequest",
     "ProductCard",

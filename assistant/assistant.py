@@ -28,7 +28,7 @@ from assistant.intents import IntentClassifier, IntentModelError, default_traini
 from assistant.intents import data_hash as training_data_hash
 from assistant.phrasing import ReplyPhraser
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
-from assistant.turn import Intent, ProductCard, Turn
+from assistant.turn import Intent, LedgerChip, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
 from retrieval import FaqHit, Product, Store
 
@@ -145,15 +145,78 @@ class Assistant:
             return self._intents
 
     def reply(self, session_id: str, text: str, *, channel: str = "core") -> Turn:
-        """Answer one customer message; the turn, the new dialogue state and every card shown are recorded."""
+        """Answer one customer message; the turn, the new dialogue state and every card shown are recorded.
+
+        A session handed over to a person gets no automatic reply: the message is kept for the agent and
+        the returned turn is ``held``.
+        """
         _validate(session_id, text)
         state = self.conversations.state(session_id)
-        turn, new_state = _Dialogue(self, session_id, text, state).run()
-        turn = self._checked(turn, text)
-        turn = self._logged(turn, text, channel)
+        if state.handed_over:
+            self.conversations.append(session_id, [HumanMessage(text)])
+            return Turn(
+                turn_id=uuid.uuid4().hex,
+                session_id=session_id,
+                intent="handoff",
+                text="",
+                handoff=True,
+                held=True,
+                ledger=_chips(state.ledger),
+            )
+        return self._answered(_Dialogue(self, session_id, text, state), channel)
+
+    def preview(self, session_id: str, text: str) -> Turn:
+        """What the assistant would answer to ``text`` in this session now, recording nothing (the copilot's view)."""
+        _validate(session_id, text)
+        state = dataclasses.replace(self.conversations.state(session_id), handed_over=False)
+        turn, _ = _Dialogue(self, session_id, text, state).run()
+        return self._checked(turn, text)
+
+    def drop_constraint(
+        self, session_id: str, slot: str, value: str | float | None = None, *, channel: str = "core"
+    ) -> Turn:
+        """Remove one chip of the session's ledger (a customer's click on its ×) and search again without it."""
+        state = self.conversations.state(session_id)
+        chips = {(chip_slot, chip_value): label for chip_slot, chip_value, label in state.ledger.chips()}
+        matching = [key for key in chips if key[0] == slot and (value is None or _same_value(key[1], value))]
+        if not matching:
+            known = ", ".join(f"{s}={v!r}" for s, v in chips) or "none"
+            raise InvalidMessageError(
+                f"session {session_id!r}: no constraint {slot}={value!r} to remove (the ledger has: {known})"
+            )
+        text = "Remove “" + "”, “".join(chips[key] for key in matching) + "”"
+        if state.handed_over:
+            return self.reply(session_id, text, channel=channel)
+        query = state.query
+        if slot == "keywords":
+            dropped = [str(value)] if value is not None else state.ledger.keywords
+            for keyword in dropped:
+                query = re.sub(rf"(?<!\w){re.escape(keyword)}(?!\w)", " ", query)
+            query = " ".join(query.split())
+        ledger = state.ledger.without(slot, None if value is None else matching[0][1])
+        state = dataclasses.replace(state, ledger=ledger, query=query)
+        return self._answered(_Dialogue(self, session_id, text, state, refine_only=True), channel)
+
+    def agent_reply(self, session_id: str, text: str, agent: str) -> None:
+        """Add a message a person sent the customer to the session's transcript."""
+        _validate(session_id, text)
+        self.conversations.append(session_id, [AIMessage(text, additional_kwargs={"agent": agent})])
+
+    def release(self, session_id: str) -> None:
+        """The person closed the handoff: the assistant answers this session again."""
+        state = self.conversations.state(session_id)
+        self.conversations.append(session_id, [], dataclasses.replace(state, handed_over=False, misses=0))
+
+    def _answered(self, dialogue: _Dialogue, channel: str) -> Turn:
+        turn, new_state = dialogue.run()
+        turn = self._checked(turn, dialogue.text)
+        turn = self._logged(turn, dialogue.text, channel)
         self.conversations.append(
-            session_id,
-            [HumanMessage(text), AIMessage(turn.text, additional_kwargs={"turn": turn.model_dump(mode="json")})],
+            dialogue.session_id,
+            [
+                HumanMessage(dialogue.text),
+                AIMessage(turn.text, additional_kwargs={"turn": turn.model_dump(mode="json")}),
+            ],
             new_state,
         )
         return turn
@@ -216,7 +279,10 @@ def _content_words(text: str) -> set[str]:
 class _Dialogue:
     """One turn of one session: decide what the message means here, then answer it."""
 
-    def __init__(self, assistant: Assistant, session_id: str, text: str, state: DialogueState) -> None:
+    def __init__(
+        self, assistant: Assistant, session_id: str, text: str, state: DialogueState, *, refine_only: bool = False
+    ) -> None:
+        """``refine_only``: the state already holds the edit (a removed chip); search again, read nothing from text."""
         self.assistant = assistant
         self.store = assistant.store
         self.session_id = session_id
@@ -225,10 +291,15 @@ class _Dialogue:
         self._misses_before = state.misses
         found = self.store.products.get(state.shown)
         self.shown = [found[product_id] for product_id in state.shown if product_id in found]
-        self.request = parse_request(text, assistant.vocabulary(), [product.brand for product in self.shown])
+        self.refine_only = refine_only
+        self.request = (
+            ParsedRequest(Constraints())
+            if refine_only
+            else parse_request(text, assistant.vocabulary(), [product.brand for product in self.shown])
+        )
 
     def run(self) -> tuple[Turn, DialogueState]:
-        intent = self.intent()
+        intent: Intent = "refine" if self.refine_only else self.intent()
         if intent in ("product_search", "refine"):
             turn = self.search(intent)
         elif intent == "compare":
@@ -252,7 +323,8 @@ class _Dialogue:
                 "Sorry, that's outside what I can help with here. I can find and compare "
                 "products, and answer questions about shipping, returns, payment and orders.",
             )
-        return turn.model_copy(update={"handoff": turn.handoff or self.state.handed_over}), self.state
+        update = {"handoff": turn.handoff or self.state.handed_over, "ledger": _chips(self.state.ledger)}
+        return turn.model_copy(update=update), self.state
 
     # --- understanding -------------------------------------------------------------------------------
 
@@ -344,6 +416,8 @@ class _Dialogue:
             query = " ".join(
                 [self.state.query, *[k for k in self.request.constraints.keywords if k not in self.state.query]]
             )
+            if self.refine_only and not query.strip() and not ledger.filters_products():
+                return self.clarify()
         else:
             ledger = self.request.constraints
             query = self.request.query or self.text
@@ -490,6 +564,20 @@ class _Dialogue:
             products=[_card(product, position, "the one you asked about")],
             slots={"reference": [position]},
         )
+
+
+def _same_value(stored: str | float, given: str | float) -> bool:
+    """A chip's value as a channel sends it back: "800" for 800.0 (query strings carry no types)."""
+    if isinstance(stored, float):
+        try:
+            return stored == float(given)
+        except ValueError:
+            return False
+    return stored == str(given)
+
+
+def _chips(ledger: Constraints) -> list[LedgerChip]:
+    return [LedgerChip(slot=slot, value=value, label=label) for slot, value, label in ledger.chips()]
 
 
 def _card(product: Product, position: int, reason: str) -> ProductCard:

@@ -89,6 +89,15 @@ class ConversationStore:
             row = connection.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return DialogueState.from_json(row[0]) if row else DialogueState()
 
+    def handed_over(self) -> list[tuple[str, float]]:
+        """(session id, time of its last change) of every session waiting for or talking to a person, oldest first."""
+        with self._database.read() as connection:
+            rows = connection.execute(
+                "SELECT session_id, updated_at FROM sessions WHERE json_extract(state, '$.handed_over') "
+                "ORDER BY updated_at"
+            ).fetchall()
+        return [(session_id, float(updated_at)) for session_id, updated_at in rows]
+
     def delete(self, session_id: str) -> None:
         """Forget the session: transcript and dialogue state."""
         with self._database.transaction() as connection:

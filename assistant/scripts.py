@@ -25,11 +25,9 @@ from typing import Any
 
 import yaml
 
-from assistant.assistant import Assistant
 from assistant.errors import AssistantError
 from assistant.turn import INTENTS, Turn
-from recommender import EventStore
-from retrieval import Product, Store
+from retrieval import Product
 
 EXPECT_KEYS = {"intent", "slots", "products", "every_product", "top_product", "faq", "reply", "handoff", "clarify"}
 OPERATORS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "not_contains", "matches"}
@@ -291,12 +289,3 @@ def run_script(script: Script, reply: Reply, lookup: ProductLookup, session_id: 
         }
         results.append(TurnResult(index, step.user, actual, check_turn(step.expect, turn, products)))
     return ScriptResult(script, results)
-
-
-def run_against(store: Store, scripts: Iterable[Script]) -> list[ScriptResult]:
-    """Play scripts against an assistant over ``store``, one fresh session each.
-
-    Its impressions go to a throwaway log: test runs must not become training data.
-    """
-    assistant = Assistant(store, events=EventStore.ephemeral())
-    return [run_script(script, assistant.reply, store.products.get) for script in scripts]

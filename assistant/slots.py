@@ -338,6 +338,23 @@ class Constraints:
         }
         return phrases[slot]
 
+    def chips(self) -> list[tuple[str, str | float, str]]:
+        """(slot, value, label) per removable constraint; list slots give one chip per value."""
+        chips: list[tuple[str, str | float, str]] = []
+        for slot, value in self.as_slots().items():
+            if slot in ("keywords", "exclude_keywords", "exclude_brand"):
+                prefix = {"keywords": "", "exclude_keywords": "no ", "exclude_brand": "not "}[slot]
+                chips += [(slot, item, f"{prefix}{item}") for item in value]  # type: ignore[union-attr]
+            else:
+                chips.append((slot, value, self.phrase(slot)))  # type: ignore[arg-type]
+        return chips
+
+    def without(self, slot: str, value: str | float | None = None) -> Constraints:
+        """A copy with one slot cleared; for list slots, only ``value`` when it is given."""
+        current = getattr(self, slot)
+        kept = [item for item in current if value is not None and item != value] if isinstance(current, list) else None
+        return replace(self, **{slot: kept})  # type: ignore[arg-type]
+
     def describe(self) -> list[str]:
         """Human-readable parts: ["TVs", "Samsung", "under $500", "4★ and up", "not LG", "cheapest first"]."""
         parts = [part for part in (self.category, self.brand) if part]

@@ -39,6 +39,14 @@ class ComparisonRow(BaseModel):
     values: list[str] = Field(description="One value per compared product, in the order of the turn's products.")
 
 
+class LedgerChip(BaseModel):
+    """One constraint of the session's ledger, as a channel shows it (and lets the customer remove it)."""
+
+    slot: str
+    value: str | float
+    label: str
+
+
 class Turn(BaseModel):
     turn_id: str
     session_id: str
@@ -54,5 +62,11 @@ class Turn(BaseModel):
     comparison: list[ComparisonRow] = Field(default_factory=list, description="Side-by-side rows for compare.")
     relaxed: list[str] = Field(
         default_factory=list, description="Slots set aside to find alternatives when nothing matched them all."
+    )
+    ledger: list[LedgerChip] = Field(
+        default_factory=list, description="The session's constraints after this turn, one removable chip each."
+    )
+    held: bool = Field(
+        False, description="The session is with a person: the message waits for them and the bot did not reply."
     )
     ranker_version: str | None = None

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import csv
 import json
+import secrets
 import sys
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+import uvicorn
 from rich.markup import escape
 from rich.table import Table
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from assistant import (
     Assistant,
     AssistantError,
-    ConversationStore,
     parse_request,
-    phraser_from_settings,
     train_intent_classifier,
 )
 from assistant.intents import default_training_data_path, load_utterances
-from assistant.scripts import find_scripts, load_script, run_against
+from assistant.scripts import find_scripts, load_script
 from connectors._console import (
     configure_logging,
     err_console,
@@ -33,7 +34,11 @@ from connectors._console import (
     progress_bar,
 )
 from connectors._junit import write_junit
-from recommender import CtrRanker, EventStore, ModelRegistry, RecommenderError
+from connectors.conversations import Channel, run_conversations
+from connectors.service import ShopService
+from connectors.slack import create_slack_app
+from connectors.web import create_app
+from recommender import EventStore, ModelRegistry, RecommenderError
 from retrieval import (
     RetrievalError,
     SearchFilters,
@@ -84,16 +89,8 @@ def main_options(
     state.store = None  # one store per invocation: a long-lived caller (tests, embedding apps) may switch dirs
 
 
-def _assistant() -> Assistant:
-    data_dir = state.settings.data_dir
-    events = EventStore.persistent(data_dir)
-    return Assistant(
-        _store_with_data(),
-        CtrRanker(ModelRegistry.persistent(state.settings.models_path), events=events),
-        events=events,
-        conversations=ConversationStore.persistent(data_dir),
-        phraser=phraser_from_settings(state.settings.chat_model),
-    )
+def _service() -> ShopService:
+    return ShopService.from_settings(state.settings, _store_with_data())
 
 
 def _store() -> Store:
@@ -259,7 +256,7 @@ def ask(
     as_json: JsonOption = False,
 ) -> None:
     """One assistant turn."""
-    turn = _assistant().reply(session or uuid.uuid4().hex, text, channel="cli")
+    turn = _service().assistant.reply(session or uuid.uuid4().hex, text, channel="cli")
     if as_json:
         _emit(turn.model_dump(mode="json"))
     else:
@@ -269,7 +266,7 @@ def ask(
 @app.command()
 def chat(session: Annotated[str | None, typer.Option("--session", help="Conversation id.")] = None) -> None:
     """Chat with the assistant in the terminal (empty line or Ctrl-D to leave)."""
-    assistant = _assistant()
+    assistant = _service().assistant
     session_id = session or uuid.uuid4().hex
     out_console.print(
         "[bold]shopassist[/bold] demo store. Try “4k tv under 500”, “noise cancelling headphones” "
@@ -566,9 +563,13 @@ def test_conversations(
     paths: Annotated[list[Path], typer.Argument(help="Script files or directories (searched recursively).")],
     catalog: Annotated[str, typer.Option(help="'demo' or the data dir of the store to test.")] = "demo",
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
+    channel: Annotated[
+        Channel,
+        typer.Option(help="core: the assistant itself; web: its JSON API; slack: the Slack app (signed requests)."),
+    ] = "core",
     as_json: JsonOption = False,
 ) -> None:
-    """Run conversation scripts; exits non-zero if any conversation fails."""
+    """Run conversation scripts through a channel; exits non-zero if any conversation fails."""
     files = find_scripts(paths)
     if not files:
         raise typer.BadParameter(f"no .yaml scripts under {', '.join(map(str, paths))}")
@@ -577,7 +578,7 @@ def test_conversations(
         store = _with_demo_data(Store.persistent(state.settings.data_dir / "demo", settings=state.settings))
     else:
         store = Store.persistent(Path(catalog), settings=state.settings)
-    results = run_against(store, scripts)
+    results = run_conversations(store, scripts, channel, state.settings)
     failed = sum(not result.passed for result in results)
     if junit is not None:
         write_junit(results, junit)
@@ -596,6 +597,48 @@ def test_conversations(
         out_console.print(f"{len(results) - failed} passed, {failed} failed")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides SHOPASSIST_HOST (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides SHOPASSIST_PORT (default 8000).")] = None,
+) -> None:
+    """Serve the demo store page with the chat widget, the agent console, the API and (if configured) Slack."""
+    settings = state.settings
+    host, port = host or settings.host, port if port is not None else settings.port
+    service = _service()
+    token = settings.agent_token.get_secret_value() if settings.agent_token else secrets.token_urlsafe(24)
+    slack = create_slack_app(service, settings) if settings.slack_signing_secret else None
+    web = create_app(service, token, allowed_origins=settings.allowed_origins, slack=slack)
+    base = f"http://{host}:{port}"
+    out_console.print(
+        f"\n[bold green]shopassist is serving[/bold green]\n"
+        f"  store page with the chat widget  {base}/\n"
+        f"  agent console                    {base}/agent#token={token}\n"
+        f"  API docs (OpenAPI)               {base}/docs\n"
+        + (f"  Slack events (HTTP mode)         {base}/slack/events\n" if slack else "")
+        + (
+            ""
+            if settings.agent_token
+            else f"  agent token (made for this run; set SHOPASSIST_AGENT_TOKEN to fix it): {token}\n"
+        )
+        + "Ctrl-C stops it.",
+        soft_wrap=True,
+        highlight=False,
+    )
+    uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+@app.command("slack")
+def slack_socket_mode() -> None:
+    """Run the Slack app in Socket Mode (needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN; no public URL needed)."""
+    settings = state.settings
+    if not (settings.slack_app_token and settings.slack_bot_token):
+        raise typer.BadParameter("Socket Mode needs SLACK_APP_TOKEN (xapp-…) and SLACK_BOT_TOKEN (xoxb-…)")
+    slack = create_slack_app(_service(), settings)
+    out_console.print("[bold green]Slack app connected in Socket Mode.[/bold green] Ctrl-C stops it.")
+    SocketModeHandler(slack, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
 
 
 @app.command()

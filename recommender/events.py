@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS impressions (
 CREATE TABLE IF NOT EXISTS actions (
     action_id INTEGER PRIMARY KEY, impression_id TEXT NOT NULL REFERENCES impressions(impression_id),
     action TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS copilot_feedback (
+    feedback_id INTEGER PRIMARY KEY, session TEXT NOT NULL, suggestion_id TEXT NOT NULL, verdict TEXT NOT NULL,
+    text TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS impressions_by_turn ON impressions(turn_id);
 CREATE INDEX IF NOT EXISTS actions_by_impression ON actions(impression_id);
 """
@@ -120,17 +123,40 @@ class EventStore:
             )
         return impression_ids
 
-    def log_action(self, impression_id: str, action: str) -> None:
+    def log_action(self, impression_id: str, action: str, *, session_id: str | None = None) -> None:
+        """Record what a customer did with a card; with ``session_id``, only that session's impressions count."""
         if action not in ACTIONS:
             raise EventError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
         with self._database.read() as connection:
-            known = connection.execute("SELECT 1 FROM impressions WHERE impression_id = ?", (impression_id,)).fetchone()
-            if known is None:
+            known = connection.execute(
+                "SELECT t.session FROM impressions i JOIN turns t ON t.turn_id = i.turn_id WHERE i.impression_id = ?",
+                (impression_id,),
+            ).fetchone()
+            if known is None or (session_id is not None and known[0] != self.pseudonym(session_id)):
                 raise EventError(f"unknown impression id {impression_id!r}")
             connection.execute(
                 "INSERT INTO actions (impression_id, action, created_at) VALUES (?, ?, ?)",
                 (impression_id, action, time.time()),
             )
+
+    def log_feedback(
+        self, session_id: str, suggestion_id: str, verdict: Literal["accepted", "rejected"], text: str
+    ) -> None:
+        """An agent's verdict on a copilot suggestion; ``text`` (what was finally sent, if anything) is redacted."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT INTO copilot_feedback (session, suggestion_id, verdict, text, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self.pseudonym(session_id), suggestion_id, verdict, redact(text), time.time()),
+            )
+
+    def feedback(self) -> list[dict[str, Any]]:
+        with self._database.read() as connection:
+            cursor = connection.execute(
+                "SELECT session, suggestion_id, verdict, text, created_at FROM copilot_feedback ORDER BY feedback_id"
+            )
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per impression, with its turn's context and a 0/1 column per action."""

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,6 +73,31 @@ class Settings(BaseSettings):
         description="LangChain `init_chat_model` id (e.g. `openai:gpt-4o-mini`) that rephrases replies; "
         "unset = the built-in templates (complete, offline).",
     )
+
+    host: str = Field("127.0.0.1", description="Where `shopassist serve` listens.")
+    port: int = Field(8000, ge=0, le=65535)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins of store pages allowed to call the API from a browser (CORS); the server's own "
+        "pages always may. E.g. `[\"https://shop.example.com\"]`.",
+    )
+    agent_token: SecretStr | None = Field(
+        None, description="Bearer token for the agent console and its API; `shopassist serve` makes one if unset."
+    )
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("slack_bot_token", "shopassist_slack_bot_token"), description="xoxb-…"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("slack_signing_secret", "shopassist_slack_signing_secret"),
+        description="Verifies requests to /slack/events (HTTP mode); unset = the Slack endpoint is off.",
+    )
+    slack_app_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("slack_app_token", "shopassist_slack_app_token"),
+        description="xapp-… for Socket Mode (`shopassist slack`).",
+    )
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base; tests point it at a fake.")
 
     @classmethod
     def settings_customise_sources(

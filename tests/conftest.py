@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.pytest_plugin import conversation_store
+from connectors.pytest_plugin import conversation_store
 from retrieval import SentenceTransformerEmbedder, Store, ingest_faq, ingest_products
 from retrieval.embeddings import Vectors
 
-pytest_plugins = ["assistant.pytest_plugin"]
+pytest_plugins = ["connectors.pytest_plugin"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Column names of tests/fixtures/products.csv → Product fields.

@@ -1,0 +1,140 @@
+"""The one core behind every front door: the web widget, Slack and the agent console all call this.
+
+Session ids carry their channel as a prefix (``web:…``, ``slack:…``), so a message an agent writes
+goes back out through the channel the customer is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import BaseModel
+
+from assistant import Assistant, ConversationStore, Turn, phraser_from_settings
+from connectors.copilot import Copilot, CopilotSuggestion
+from connectors.errors import UnknownSessionError
+from recommender import CtrRanker, EventStore, ModelRegistry
+from retrieval import Settings, Store
+
+logger = logging.getLogger(__name__)
+# Sends an agent's text to the customer of a session, on that session's channel.
+Delivery = Callable[[str, str], None]
+
+
+class Message(BaseModel):
+    role: Literal["customer", "assistant", "agent"]
+    text: str
+    turn: Turn | None = None
+
+
+class QueueEntry(BaseModel):
+    session_id: str
+    channel: str
+    waiting_since: float
+    last_customer_message: str
+
+
+def channel_of(session_id: str) -> str:
+    return session_id.split(":", 1)[0] if ":" in session_id else "core"
+
+
+def _message(message: BaseMessage) -> Message:
+    text = str(message.content)
+    if not isinstance(message, AIMessage):
+        return Message(role="customer", text=text)
+    if "agent" in message.additional_kwargs:
+        return Message(role="agent", text=text)
+    turn = message.additional_kwargs.get("turn")
+    return Message(role="assistant", text=text, turn=Turn.model_validate(turn) if turn else None)
+
+
+class ShopService:
+    """An assistant with its logs, the agents' queue, and a delivery per channel for what agents send."""
+
+    def __init__(self, assistant: Assistant, events: EventStore, copilot: Copilot | None = None) -> None:
+        self.assistant = assistant
+        self.events = events
+        self.copilot = copilot or Copilot(assistant)
+        self._deliveries: dict[str, Delivery] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store | None = None) -> ShopService:
+        """The persistent set-up under ``settings.data_dir``; nothing is opened until first use."""
+        store = store or Store.from_settings(settings)
+        events = EventStore.persistent(settings.data_dir)
+        assistant = Assistant(
+            store,
+            CtrRanker(ModelRegistry.persistent(settings.models_path), events=events),
+            events=events,
+            conversations=ConversationStore.persistent(settings.data_dir),
+            phraser=phraser_from_settings(settings.chat_model),
+        )
+        return cls(assistant, events)
+
+    def deliver_with(self, channel: str, delivery: Delivery) -> None:
+        """How agents' messages reach customers of ``channel`` (web customers read their transcript instead)."""
+        self._deliveries[channel] = delivery
+
+    def message(self, session_id: str, text: str) -> Turn:
+        return self.assistant.reply(session_id, text, channel=channel_of(session_id))
+
+    def drop_constraint(self, session_id: str, slot: str, value: str | float | None = None) -> Turn:
+        return self.assistant.drop_constraint(session_id, slot, value, channel=channel_of(session_id))
+
+    def action(self, session_id: str, impression_id: str, action: str) -> None:
+        self.events.log_action(impression_id, action, session_id=session_id)
+
+    def transcript(self, session_id: str) -> list[Message]:
+        return [_message(message) for message in self.assistant.conversations.read(session_id)]
+
+    def queue(self) -> list[QueueEntry]:
+        entries = []
+        for session_id, since in self.assistant.conversations.handed_over():
+            customer = [m.text for m in self.transcript(session_id) if m.role == "customer"]
+            entries.append(
+                QueueEntry(
+                    session_id=session_id,
+                    channel=channel_of(session_id),
+                    waiting_since=since,
+                    last_customer_message=customer[-1] if customer else "",
+                )
+            )
+        return entries
+
+    def suggest(self, session_id: str | None = None, text: str | None = None) -> CopilotSuggestion:
+        if session_id is not None:
+            self._require(session_id)
+        return self.copilot.suggest(session_id, text)
+
+    def send_as_agent(self, session_id: str, text: str, agent: str, suggestion_id: str | None = None) -> None:
+        """Write to the customer; sending a copilot suggestion (edited or not) counts as accepting it."""
+        self._require(session_id)
+        self.assistant.agent_reply(session_id, text, agent)
+        delivery = self._deliveries.get(channel_of(session_id))
+        if delivery is not None:
+            delivery(session_id, text)
+        if suggestion_id:
+            self.events.log_feedback(session_id, suggestion_id, "accepted", text)
+
+    def feedback(self, session_id: str, suggestion_id: str, accepted: bool) -> None:
+        self._require(session_id)
+        self.events.log_feedback(session_id, suggestion_id, "accepted" if accepted else "rejected", "")
+
+    def close(self, session_id: str) -> None:
+        """The agent is done: the assistant answers this session again."""
+        self._require(session_id)
+        self.assistant.release(session_id)
+
+    def warm_up(self) -> None:
+        """Load the models and the catalog vocabulary now, so the first customer does not wait for them."""
+        started = time.perf_counter()
+        self.assistant.preview("warm-up", "a laptop")
+        logger.info("warmed up in %.1f s", time.perf_counter() - started)
+
+    def _require(self, session_id: str) -> None:
+        if not self.assistant.conversations.read(session_id):
+            raise UnknownSessionError(f"unknown session {session_id!r}")

@@ -1,0 +1,162 @@
+"""The Slack front door: DMs, mentions (one conversation per thread), ``/shop``, card buttons, the home tab.
+
+Every listener acknowledges at once and does the assistant's work in a lazy listener, so Slack gets
+its answer well inside 3 seconds. Retries (``X-Slack-Retry-Num``) and repeated event ids are dropped
+before any listener runs; messages from bots, this one included, are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, BoltRequest, BoltResponse, Say
+from slack_sdk import WebClient
+
+from assistant import AssistantError, Turn
+from connectors.service import ShopService
+from connectors.slack.blocks import CARD_ACTIONS, QUICK_REPLY, home_view, turn_message
+from connectors.slack.dedupe import SeenEvents
+from recommender import EventError
+from retrieval import Settings
+
+logger = logging.getLogger(__name__)
+_TS = re.compile(r"^\d+\.\d+$")
+_CARD_ACTION_LOGGED = {
+    "product_details": "click",
+    "more_like_this": "click",
+    "thumbs_up": "thumbs_up",
+    "thumbs_down": "thumbs_down",
+}
+
+
+def session_for(team: str, channel: str, thread_ts: str | None = None) -> str:
+    """DMs are one conversation per DM channel; channel mentions are one conversation per thread."""
+    return f"slack:{team}:{channel}" + (f":{thread_ts}" if thread_ts else "")
+
+
+def address_of(session_id: str) -> tuple[str, str | None]:
+    """(channel, thread ts) a session's replies go to; a ``/shop`` session (keyed by user) posts in the channel."""
+    parts = session_id.split(":")
+    thread = parts[3] if len(parts) > 3 and _TS.match(parts[3]) else None
+    return parts[2], thread
+
+
+def create_slack_app(
+    service: ShopService, settings: Settings, *, seen: SeenEvents | None = None, client: WebClient | None = None
+) -> App:
+    """A Bolt app over ``service``; makes no Slack call until the first request arrives."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    client = client or WebClient(token=token, base_url=settings.slack_api_url)
+    seen = seen or SeenEvents.persistent(settings.data_dir)
+    app = App(
+        client=client,
+        signing_secret=secret,
+        request_verification_enabled=bool(secret),
+        token_verification_enabled=False,
+    )
+
+    def post(session_id: str, turn: Turn) -> None:
+        if turn.held:
+            return  # a person has this conversation; the bot stays quiet
+        channel, thread = address_of(session_id)
+        client.chat_postMessage(channel=channel, thread_ts=thread, **turn_message(session_id, turn))
+
+    def answer(session_id: str, text: str) -> None:
+        try:
+            turn = service.message(session_id, text)
+        except AssistantError as error:
+            channel, thread = address_of(session_id)
+            client.chat_postMessage(channel=channel, thread_ts=thread, text=f"Sorry, I couldn't read that: {error}")
+            return
+        post(session_id, turn)
+
+    def deliver(session_id: str, text: str) -> None:
+        channel, thread = address_of(session_id)
+        client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+
+    service.deliver_with("slack", deliver)
+
+    @app.middleware
+    def drop_redeliveries(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        # The first delivery was acknowledged and is being answered; a retry must not answer again.
+        if request.headers.get("x-slack-retry-num"):
+            return BoltResponse(status=200, body="")
+        event_id = request.body.get("event_id") if isinstance(request.body, dict) else None
+        if event_id and not seen.first_time(event_id):
+            return BoltResponse(status=200, body="")
+        return next()
+
+    def acknowledge(ack: Ack) -> None:
+        ack()
+
+    def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("bot_id") or event.get("subtype"):
+            return
+        team, text = body.get("team_id", ""), event.get("text", "")
+        if event.get("channel_type") == "im":
+            answer(session_for(team, event["channel"]), text)
+            return
+        # A reply in a thread the assistant is part of continues it without a mention (a mention is
+        # answered by on_mention).
+        thread = event.get("thread_ts")
+        session_id = session_for(team, event["channel"], thread) if thread else None
+        if session_id and "<@" not in text and service.assistant.conversations.read(session_id):
+            answer(session_id, text)
+
+    def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("bot_id"):
+            return
+        text = " ".join(word for word in event.get("text", "").split() if not word.startswith("<@"))
+        thread = event.get("thread_ts") or event["ts"]
+        answer(session_for(body.get("team_id", ""), event["channel"], thread), text)
+
+    def on_shop_command(command: dict[str, Any], say: Say) -> None:
+        text = command.get("text", "").strip()
+        if not text:
+            say(text="Tell me what you need, e.g. `/shop 4k tv under $600`.")
+            return
+        session_id = session_for(command.get("team_id", ""), command["channel_id"], command["user_id"])
+        try:
+            turn = service.message(session_id, text)
+        except AssistantError as error:
+            say(text=f"Sorry, I couldn't read that: {error}")
+            return
+        say(**turn_message(session_id, turn))
+
+    def on_card_action(body: dict[str, Any], action: dict[str, Any]) -> None:
+        value = json.loads(action["value"])
+        session_id, impression_id = value["s"], value.get("i")
+        if impression_id:
+            try:
+                service.action(session_id, impression_id, _CARD_ACTION_LOGGED[action["action_id"]])
+            except EventError:
+                logger.warning("could not log a Slack card action", exc_info=True)
+        if action["action_id"] == "product_details":
+            products = service.assistant.store.products.get([value["p"]])
+            product = products.get(value["p"])
+            if product is not None:
+                deliver(session_id, f"*{product.title}*\n{product.description or 'No description.'}")
+        elif action["action_id"] == "more_like_this":
+            answer(session_id, f"show me more like {value['t']}")
+
+    def on_quick_reply(action: dict[str, Any]) -> None:
+        value = json.loads(action["value"])
+        answer(value["s"], value["t"])
+
+    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
+        categories = list(service.assistant.vocabulary().categories)
+        client.views_publish(user_id=event["user"], view=home_view(categories))
+
+    app.event("message")(ack=acknowledge, lazy=[on_message])
+    app.event("app_mention")(ack=acknowledge, lazy=[on_mention])
+    app.command("/shop")(ack=acknowledge, lazy=[on_shop_command])
+    for action_id in CARD_ACTIONS:
+        app.action(action_id)(ack=acknowledge, lazy=[on_card_action])
+    app.action(re.compile(f"^{QUICK_REPLY}_\\d+$"))(ack=acknowledge, lazy=[on_quick_reply])
+    app.event("app_home_opened")(ack=acknowledge, lazy=[on_home_opened])
+    return app

@@ -1,0 +1,160 @@
+/* Agent console: queue of handed-over sessions, transcript, copilot suggestions, send/accept/reject, close. */
+(function () {
+  "use strict";
+  var token = (location.hash.match(/token=([^&]+)/) || [])[1] || sessionStorage.getItem("shopassist-agent-token");
+  var current = null;     // session id on screen
+  var suggestion = null;  // copilot suggestion on screen
+  var $ = function (id) { return document.getElementById(id); };
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key.indexOf("on") === 0) node.addEventListener(key.slice(2), attrs[key]);
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  function call(method, path, body) {
+    return fetch(path, {
+      method: method,
+      headers: Object.assign({ Authorization: "Bearer " + token }, body ? { "Content-Type": "application/json" } : {}),
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(function (response) {
+      if (response.status === 401) { signIn(); throw new Error("the agent token was refused"); }
+      if (response.status === 204) return null;
+      return response.json().then(function (data) {
+        if (!response.ok) throw new Error(data.detail || response.statusText);
+        return data;
+      });
+    });
+  }
+
+  function status(text) { $("status").textContent = text; }
+
+  function signIn() {
+    sessionStorage.removeItem("shopassist-agent-token");
+    $("console").hidden = true;
+    $("login").hidden = false;
+    $("token").focus();
+  }
+
+  $("login").addEventListener("submit", function (event) {
+    event.preventDefault();
+    token = $("token").value.trim();
+    open();
+  });
+
+  function open() {
+    sessionStorage.setItem("shopassist-agent-token", token);
+    history.replaceState(null, "", location.pathname);
+    $("login").hidden = true;
+    $("console").hidden = false;
+    refreshQueue();
+    setInterval(refreshQueue, 3000);
+  }
+
+  function refreshQueue() {
+    return call("GET", "/api/agent/queue").then(function (entries) {
+      $("queue-empty").hidden = entries.length > 0;
+      $("queue").replaceChildren.apply($("queue"), entries.map(function (entry) {
+        return el("li", {}, [el("button", {
+          type: "button", "data-session": entry.session_id, "aria-current": String(entry.session_id === current),
+          onclick: function () { show(entry.session_id); },
+        }, [
+          el("strong", { text: entry.channel + " · " + new Date(entry.waiting_since * 1000).toLocaleTimeString() }),
+          el("span", { class: "who", text: entry.last_customer_message }),
+        ])]);
+      }));
+      if (current) reloadTranscript();
+    }).catch(function (error) { status(error.message); });
+  }
+
+  function renderTranscript(messages) {
+    $("transcript").replaceChildren.apply($("transcript"), messages.map(function (message) {
+      return el("div", { class: "msg " + message.role }, [
+        el("span", { class: "who", text: { customer: "Customer", assistant: "Assistant", agent: "You (agent)" }[message.role] }),
+        el("span", { text: message.text || "(cards only)" }),
+      ]);
+    }));
+  }
+
+  function reloadTranscript() {
+    return call("GET", "/api/agent/sessions/" + encodeURIComponent(current)).then(function (data) {
+      renderTranscript(data.messages);
+    });
+  }
+
+  function show(sessionId) {
+    current = sessionId;
+    status("Loading " + sessionId + "…");
+    return call("GET", "/api/agent/sessions/" + encodeURIComponent(sessionId)).then(function (data) {
+      renderTranscript(data.messages);
+      renderSuggestion(data.suggestion);
+      status("");
+      refreshQueue();
+    }).catch(function (error) { status(error.message); });
+  }
+
+  function renderSuggestion(data) {
+    suggestion = data;
+    var box = $("copilot");
+    if (!data) { box.replaceChildren(el("p", { text: "The customer has not written yet." })); return; }
+    var reply = el("textarea", { id: "reply", "aria-label": "Reply to send (editable)" });
+    reply.value = data.reply;
+    function insert(text) { reply.value = (reply.value ? reply.value + "\n" : "") + text; reply.focus(); }
+    var parts = [];
+    if (data.escalation_hint) parts.push(el("p", { class: "hint", role: "note", text: data.escalation_hint }));
+    parts.push(el("h3", { text: "Suggested reply" }), reply);
+    parts.push(el("div", { class: "row" }, current ? [
+      el("button", { type: "button", class: "primary", id: "send", text: "Send to customer", onclick: function () {
+        call("POST", "/api/agent/sessions/" + encodeURIComponent(current) + "/messages",
+          { text: reply.value, suggestion_id: data.suggestion_id }).then(function () {
+          status("Sent."); reloadTranscript();
+        }).catch(function (error) { status(error.message); });
+      } }),
+      el("button", { type: "button", id: "reject", text: "Not helpful", onclick: function () {
+        call("POST", "/api/agent/sessions/" + encodeURIComponent(current) + "/feedback",
+          { suggestion_id: data.suggestion_id, accepted: false }).then(function () { status("Feedback noted."); });
+      } }),
+      el("button", { type: "button", id: "close", text: "Close handoff", onclick: function () {
+        call("POST", "/api/agent/sessions/" + encodeURIComponent(current) + "/close").then(function () {
+          status("Handed back to the assistant."); current = null; refreshQueue();
+        });
+      } }),
+    ] : []));
+    if (data.ledger.length) {
+      parts.push(el("h3", { text: "Customer wants" }));
+      parts.push(el("div", {}, data.ledger.map(function (chip) { return el("span", { class: "chip", text: chip.label }); })));
+    }
+    if (data.products.length) parts.push(el("h3", { text: "Products" }));
+    data.products.forEach(function (product) {
+      var line = product.title + " — " + product.currency + " " + product.price.toFixed(2);
+      parts.push(el("div", { class: "item product" }, [
+        el("strong", { text: product.position + ". " + product.title }),
+        el("div", { text: product.currency + " " + product.price.toFixed(2) + " · " + product.reason }),
+        el("button", { type: "button", text: "Insert", "aria-label": "Insert " + product.title, onclick: function () { insert(line); } }),
+      ]));
+    });
+    if (data.faq.length) parts.push(el("h3", { text: "FAQ" }));
+    data.faq.forEach(function (snippet) {
+      parts.push(el("div", { class: "item faq", "data-faq-id": snippet.id }, [
+        el("strong", { text: snippet.question + " (" + snippet.id + ", " + Math.round(snippet.score * 100) + "%)" }),
+        el("div", { text: snippet.answer }),
+        el("button", { type: "button", text: "Insert", "aria-label": "Insert FAQ " + snippet.id, onclick: function () { insert(snippet.answer); } }),
+      ]));
+    });
+    box.replaceChildren.apply(box, parts);
+  }
+
+  $("suggest-pasted").addEventListener("click", function () {
+    var text = $("pasted").value.trim();
+    if (!text) return;
+    current = null;
+    call("POST", "/api/agent/suggest", { text: text }).then(renderSuggestion).catch(function (error) { status(error.message); });
+  });
+
+  if (token) open(); else signIn();
+})();
