@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 Intent = Literal[
     "product_search",
@@ -19,6 +20,7 @@ Intent = Literal[
 ]
 INTENTS: tuple[str, ...] = get_args(Intent)
 SlotValue = str | float | list[str] | list[int]
+_LISTED = re.compile(r"^\d+\. ")
 
 
 class ProductCard(BaseModel):
@@ -70,3 +72,10 @@ class Turn(BaseModel):
         False, description="The session is with a person: the message waits for them and the bot did not reply."
     )
     ranker_version: str | None = None
+
+    @computed_field(description="The reply without its numbered product lines, for channels that render the cards.")  # type: ignore[prop-decorator]
+    @property
+    def lead(self) -> str:
+        if not self.products:
+            return self.text
+        return "\n".join(line for line in self.text.splitlines() if not _LISTED.match(line))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.pytest_plugin import conversation_store
+from connectors.conversations import scripted_service
+from connectors.service import ShopService
+from connectors.web import BackgroundServer, create_app
 from retrieval import SentenceTransformerEmbedder, Store, ingest_faq, ingest_products
 from retrieval.embeddings import Vectors
 
@@ -90,4 +92,23 @@ def loaded_store_module(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
 @pytest.fixture(scope="session")
 def demo_store() -> Store:
     """The shipped demo catalog and FAQ, embedded once per test session (shared with conversation tests)."""
+    # Imported here: the plugin module must be imported by pytest first, so that pytest can rewrite it.
+    from connectors.pytest_plugin import conversation_store
+
     return conversation_store()
+
+
+AGENT_TOKEN = "test-agent-token"
+
+
+@pytest.fixture
+def service(demo_store: Store) -> ShopService:
+    """The demo store behind a fresh service: its own event log and conversations, in memory."""
+    return scripted_service(demo_store)
+
+
+@pytest.fixture
+def web_server(service: ShopService) -> Iterator[BackgroundServer]:
+    """A real uvicorn server on a free loopback port."""
+    with BackgroundServer(create_app(service, AGENT_TOKEN, allowed_origins=["https://shop.example"])) as server:
+        yield server

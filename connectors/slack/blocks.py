@@ -7,7 +7,6 @@ check what a Slack customer was shown without scraping the text.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from assistant import ProductCard, Turn
@@ -20,7 +19,6 @@ CARD_ACTIONS = {
     "thumbs_down": "👎",
 }
 QUICK_REPLY = "quick_reply"
-_LISTED = re.compile(r"^\d+\. ")
 
 
 def card_value(session_id: str, card: ProductCard) -> str:
@@ -52,11 +50,9 @@ def _card_blocks(session_id: str, card: ProductCard) -> list[dict[str, Any]]:
 
 def turn_message(session_id: str, turn: Turn) -> dict[str, Any]:
     """``chat.postMessage`` arguments (less channel and thread) for one turn."""
-    # The cards list the products; the numbered lines of the plain reply would repeat them.
-    lines = [line for line in turn.text.splitlines() if not (turn.products and _LISTED.match(line))]
     blocks: list[dict[str, Any]] = []
-    if lines:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
+    if turn.lead:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": turn.lead}})
     for card in turn.products:
         blocks += _card_blocks(session_id, card)
     if turn.ledger:

@@ -75,6 +75,22 @@ class AgentSession(BaseModel):
     suggestion: CopilotSuggestion | None
 
 
+_bearer = HTTPBearer(auto_error=False, description="SHOPASSIST_AGENT_TOKEN")
+
+
+def _agent(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    expected: str = request.app.state.agent_token
+    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "agent token required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return "agent"
+
+
+# Staff only: every agent endpoint takes this parameter, so none can forget the token check.
+Agent = Annotated[str, Depends(_agent)]
+
+
 def _web_session(public_id: str) -> str:
     return f"web:{public_id}"
 
@@ -110,16 +126,7 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type"],
         )
-    bearer = HTTPBearer(auto_error=False, description="SHOPASSIST_AGENT_TOKEN")
-
-    def agent(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), agent_token.encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "agent token required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        return "agent"
-
-    Agent = Annotated[str, Depends(agent)]
+    app.state.agent_token = agent_token
 
     @app.exception_handler(InvalidMessageError)
     async def invalid_message(_: Request, error: InvalidMessageError) -> Response:

@@ -42,8 +42,10 @@
 
   var bubble = el("button", {
     class: "sa-bubble", type: "button", "aria-label": "Open the shopping assistant",
-    "aria-expanded": "false", "aria-controls": "sa-panel", "data-testid": "sa-bubble", text: "💬",
+    "aria-expanded": "false", "aria-controls": "sa-panel", "data-testid": "sa-bubble",
   });
+  bubble.innerHTML = '<svg viewBox="0 0 24 24" width="28" height="28" aria-hidden="true" fill="currentColor">' +
+    '<path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>';
   var log = el("div", { class: "sa-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
   var ledger = el("ul", { class: "sa-ledger", "aria-label": "What you asked for" });
   var chips = el("div", { class: "sa-chips", role: "group", "aria-label": "Suggested replies" });
@@ -157,7 +159,7 @@
 
   function showTurn(turn) {
     if (turn.text) {
-      var node = say("assistant", turn.text);
+      var node = say("assistant", turn.lead);
       if (turn.products.length) {
         var cards = el("div", { class: "sa-cards" }, turn.products.map(card));
         node.appendChild(cards);
