@@ -616,7 +616,7 @@ def serve(
         f"\n[bold green]shopassist is serving[/bold green]\n"
         f"  store page with the chat widget  {base}/\n"
         f"  agent console                    {base}/agent#token={token}\n"
-        f"  API docs (OpenAPI)               {base}/docs\n"
+        f"  API schema (OpenAPI)             {base}/openapi.json\n"
         + (f"  Slack events (HTTP mode)         {base}/slack/events\n" if slack else "")
         + (
             ""

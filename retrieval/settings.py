@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Origins of store pages allowed to call the API from a browser (CORS); the server's own "
-        "pages always may. E.g. `[\"https://shop.example.com\"]`.",
+        'pages always may. E.g. `["https://shop.example.com"]`.',
     )
     agent_token: SecretStr | None = Field(
         None, description="Bearer token for the agent console and its API; `shopassist serve` makes one if unset."

@@ -95,3 +95,12 @@ def test_cli_runs_a_directory_against_a_data_dir_with_json_and_junit(
 
     only_passing = runner.invoke(app, ["test-conversations", str(scripts / "pass.yaml"), "--catalog", str(data_dir)])
     assert only_passing.exit_code == 0 and "1 passed, 0 failed" in only_passing.output
+
+    for channel in ("web", "slack"):
+        through = runner.invoke(
+            app, ["test-conversations", str(scripts), "--catalog", str(data_dir), "--channel", channel, "--json"]
+        )
+        payload = json.loads(through.stdout)
+        assert through.exit_code == 1 and (payload["passed"], payload["failed"]) == (1, 1), channel
+        failed = next(r for r in payload["results"] if not r["passed"])
+        assert failed["turns"][0]["actual"]["slots"]["price_max"] == 400, channel

@@ -50,6 +50,7 @@ def rig(service: ShopService, tmp_path: Any) -> Iterator[SlackRig]:
             slack_api_url=api.url,
         )
         slack_app = create_slack_app(service, settings, seen=SeenEvents.ephemeral())
+        assert api.calls == []  # nothing talks to Slack before a request arrives
         with BackgroundServer(create_app(service, AGENT_TOKEN, slack=slack_app)) as server:
             client = SignedSlackClient(f"{server.url}/slack/events", SECRET)
             yield SlackRig(api, client, service)

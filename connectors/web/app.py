@@ -118,6 +118,9 @@ def create_app(
         title="shopassist",
         summary="Conversational shopping assistant: customer chat API, agent copilot API, Slack events.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN; offline, only the schema itself works.
+        docs_url=None,
+        redoc_url=None,
     )
     if allowed_origins:
         app.add_middleware(
