@@ -475,10 +475,18 @@ def eval_ranking(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", help="Ranker version (default: the active one).")] = None,
     threshold: ThresholdOption = 2.5,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write DIR/index.html: ROC curves, NDCG by query length, score "
+            "distributions, and CTR by position and ranker version from the interaction log.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Re-rank each query's judged products: random, BM25, dense, fusion and the CTR ranker, one run."""
-    from recommender.offline import baseline_scorers, compare_rankers
+    from recommender.offline import baseline_scorers, comparison_report, scored_groups
     from recommender.training import load_judgements, score_examples
 
     examples = load_judgements(judgements, threshold=threshold)
@@ -493,7 +501,22 @@ def eval_ranking(
     if name is not None:
         ctr, tokenizer, _ = registry.load(name)
         scorers["ctr"] = lambda ex: score_examples(ctr, tokenizer, ex, "cpu")
-    report = compare_rankers(examples, scorers, threshold=threshold, model=name)
+    groups, per_method = scored_groups(examples, scorers, threshold=threshold)
+    report = comparison_report(groups, per_method, model=name)
+    if report_dir is not None:
+        from recommender.report import write_report
+
+        events = EventStore.persistent(state.settings.data_dir)
+        page = write_report(
+            report_dir,
+            report,
+            groups,
+            per_method,
+            source=str(judgements),
+            ctr_by_position=events.ctr_by("position"),
+            ctr_by_version=events.ctr_by("ranker_version"),
+        )
+        err_console.print(f"report: {page}")
     if as_json:
         _emit(report)
         return

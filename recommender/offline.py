@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.evaluation import METRICS, bootstrap_difference, summarize
+from recommender.evaluation import METRICS, JudgedGroup, bootstrap_difference, summarize
 from recommender.features import product_text, tokens
 from recommender.training import RankingExample, groups_of
 from retrieval.embeddings import Embedder
@@ -83,21 +83,26 @@ def baseline_scorers(embedder: Embedder, corpus: Sequence[str], seed: int = 0) -
     return {"random": random_scores, "bm25": bm25, "dense": dense, "fusion": fusion}
 
 
-def compare_rankers(
-    examples: Sequence[RankingExample],
-    scorers: dict[str, Scorer],
-    *,
-    threshold: float,
-    model: str | None = None,
-    bootstrap_samples: int = 1000,
-) -> dict[str, Any]:
-    """The report ``shopassist eval ranking --json`` prints."""
+def scored_groups(
+    examples: Sequence[RankingExample], scorers: dict[str, Scorer], *, threshold: float
+) -> tuple[list[JudgedGroup], dict[str, list[list[float]]]]:
+    """The judged groups, and each method's scores per group (in the group's product order)."""
     grouped = groups_of(examples, threshold)
-    groups = [group for group, _ in grouped]
     per_method: dict[str, list[list[float]]] = {}
     for name, scorer in scorers.items():
         scores = scorer(examples)
         per_method[name] = [[scores[i] for i in rows] for _, rows in grouped]
+    return [group for group, _ in grouped], per_method
+
+
+def comparison_report(
+    groups: Sequence[JudgedGroup],
+    per_method: dict[str, list[list[float]]],
+    *,
+    model: str | None = None,
+    bootstrap_samples: int = 1000,
+) -> dict[str, Any]:
+    """The report ``shopassist eval ranking --json`` prints."""
     methods = {name: summarize(groups, scores) for name, scores in per_method.items()}
     baselines = [name for name in methods if name in BASELINES]
     best = max(baselines, key=lambda name: methods[name]["ndcg@10"])
@@ -110,3 +115,15 @@ def compare_rankers(
             )
             report["ctr_vs_best_baseline"][metric] = {"diff": diff, "ci95": [low, high]}
     return report
+
+
+def compare_rankers(
+    examples: Sequence[RankingExample],
+    scorers: dict[str, Scorer],
+    *,
+    threshold: float,
+    model: str | None = None,
+    bootstrap_samples: int = 1000,
+) -> dict[str, Any]:
+    groups, per_method = scored_groups(examples, scorers, threshold=threshold)
+    return comparison_report(groups, per_method, model=model, bootstrap_samples=bootstrap_samples)

@@ -25,6 +25,7 @@ from retrieval.settings import BUNDLED_MODEL_NAME
 
 if TYPE_CHECKING:
     import onnxruntime
+    import torch
 
 _META_FILE = "shopassist-onnx.json"
 _PROBES = ["4k tv under 500", "What is your return policy?", "Sony WH-1000XM5 noise cancelling headphones"]
@@ -60,14 +61,11 @@ class OnnxEmbedder:
             return self._session
 
     def _open(self) -> onnxruntime.InferenceSession:
-        import onnxruntime
         from transformers import AutoTokenizer
 
         try:
             meta = json.loads((self.model_dir / _META_FILE).read_text())
-            options = onnxruntime.SessionOptions()
-            options.log_severity_level = 3
-            session = onnxruntime.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+            session = onnx_session(self.model_path)
         except Exception as error:  # onnxruntime raises its own untyped errors for damaged files
             raise EmbeddingError(
                 f"{self.model_path}: cannot load the ONNX model ({error}); delete {self.model_dir} to export it again"
@@ -87,35 +85,12 @@ class OnnxEmbedder:
                 f"{self._model_name!r}: the ONNX backend supports Transformer+Pooling+Normalize models"
             )
 
-        class _Encoder(torch.nn.Module):
-            def __init__(self, transformer: torch.nn.Module) -> None:
-                super().__init__()
-                self.transformer = transformer
-
-            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-                return self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # type: ignore[no-any-return]
-
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        sample = model.tokenizer(["hello world", "a slightly longer example"], padding=True, return_tensors="pt")
-        axes = {0: "batch", 1: "tokens"}
-        # The tracer's warnings concern code paths (causal masks, negative indices) MiniLM never takes.
-        with tempfile.TemporaryDirectory(dir=self.model_dir) as scratch, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            staged = Path(scratch) / "model.onnx"
-            torch.onnx.export(
-                _Encoder(cast(torch.nn.Module, model[0].auto_model)).eval(),
-                (sample["input_ids"], sample["attention_mask"]),
-                str(staged),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-                opset_version=17,
-                dynamo=False,
-            )
-            (self.model_dir / _META_FILE).write_text(
-                json.dumps({"source": self._model_name, "max_seq_length": model.max_seq_length})
-            )
-            os.replace(staged, self.model_path)
+        # The model file last: its presence is what says the export is complete.
+        (self.model_dir / _META_FILE).write_text(
+            json.dumps({"source": self._model_name, "max_seq_length": model.max_seq_length})
+        )
+        export_onnx_transformer(cast(torch.nn.Module, model[0].auto_model), model.tokenizer, self.model_path)
         return reference
 
     def _verify(self, reference: SentenceTransformerEmbedder) -> None:
@@ -135,17 +110,7 @@ class OnnxEmbedder:
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
         assert self._session is not None
-        encoded = self._tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self._max_length, return_tensors="np"
-        )
-        mask = encoded["attention_mask"].astype(np.int64)
-        hidden = self._session.run(None, {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": mask})[
-            0
-        ]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        normalised = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return np.asarray(normalised, dtype=np.float32)
+        return onnx_mean_pooled(self._session, self._tokenizer, texts, self._max_length)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         self._ensure_loaded()
@@ -158,3 +123,57 @@ class OnnxEmbedder:
             batch = order[start : start + self.batch_size]
             vectors[batch] = self._encode([texts[i] for i in batch])
         return vectors
+
+
+def export_onnx_transformer(transformer: torch.nn.Module, tokenizer: Any, target: Path) -> None:
+    """Export a Hugging Face transformer (token ids, mask → last hidden state) to ONNX; ``target`` appears complete
+    or not at all."""
+    import torch
+
+    class _Encoder(torch.nn.Module):
+        def __init__(self, transformer: torch.nn.Module) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # type: ignore[no-any-return]
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sample = tokenizer(["hello world", "a slightly longer example"], padding=True, return_tensors="pt")
+    axes = {0: "batch", 1: "tokens"}
+    # The tracer's warnings concern code paths (causal masks, negative indices) MiniLM never takes.
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        staged = Path(scratch) / target.name
+        torch.onnx.export(
+            _Encoder(transformer).eval(),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(staged),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+        os.replace(staged, target)
+
+
+def onnx_session(path: Path) -> onnxruntime.InferenceSession:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_mean_pooled(
+    session: onnxruntime.InferenceSession, tokenizer: Any, texts: Sequence[str], max_length: int
+) -> Vectors:
+    """Mean-pooled, L2-normalised sentence vectors from an exported transformer (sentence-transformers' recipe)."""
+    encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    mask = encoded["attention_mask"].astype(np.int64)
+    hidden = session.run(None, {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": mask})[0]
+    weights = mask[..., None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    normalised = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+    return np.asarray(normalised, dtype=np.float32)

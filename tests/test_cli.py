@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -151,12 +152,26 @@ def test_ranker_train_gate_list_and_eval_commands(cli_store: Path) -> None:
     assert [v["version"] for v in models["versions"]] == ["v0001", "v0002"]  # type: ignore[union-attr]
     assert models["versions"][0]["synthetic"] is True  # type: ignore[index]
 
-    evaluated = runner.invoke(app, ["eval", "ranking", "--judgements", judgements, "--model", "v0001", "--json"])
+    assert runner.invoke(app, ["ask", "a 4k tv"]).exit_code == 0  # the interaction log the report plots
+    pages = cli_store / "report"
+    evaluated = runner.invoke(
+        app, ["eval", "ranking", "--judgements", judgements, "--model", "v0001", "--json", "--report", str(pages)]
+    )
     assert evaluated.exit_code == 0, evaluated.output
     (report,) = _json_lines(evaluated.stdout)
     assert set(report["methods"]) == {"random", "bm25", "dense", "fusion", "ctr"}  # type: ignore[arg-type]
     assert set(report["ctr_vs_best_baseline"]) == {"ndcg@5", "ndcg@10", "mrr", "auc"}  # type: ignore[arg-type]
     assert report["queries"] == 9 and report["model"] == "v0001"
+    page = (pages / "index.html").read_text()
+    titles = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
+    assert titles == [
+        "ROC curves",
+        "NDCG@10 by query length",
+        "Score distributions",
+        "CTR by position (interaction log)",
+        "CTR by ranker version (interaction log)",
+    ]
+    assert f"{report['methods']['ctr']['auc']:.3f}" in page  # type: ignore[index]
 
 
 def test_training_without_a_source_is_refused(cli_store: Path) -> None:

@@ -136,3 +136,23 @@ def test_any_ranker_reranks_langchain_documents(loaded_store_module: Store) -> N
     ]
     assert [d.id for d in reranked[:-1]] == expected
     assert reranked[-1] is stray and "rank_score" in reranked[0].metadata
+
+
+def test_cpu_serving_encodes_queries_in_onnx_with_the_same_scores(
+    trained: tuple[TrainingResult, list[RankingExample]], loaded_store_module: Store, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    result, _ = trained
+    registry = ModelRegistry(tmp_path / "ranker")
+    version = registry.save(result.model, {"synthetic": True, "metrics": result.metrics})
+    registry.activate(version.name)
+    hits = loaded_store_module.products.search("a laptop for school", None, 8)
+
+    onnx = CtrRanker(registry, device="cpu").rank("a laptop for school", hits)
+    assert (version.path / "query_encoder.onnx").is_file()
+    (version.path / "query_encoder.onnx").write_bytes(b"damaged")
+    with caplog.at_level(logging.WARNING):
+        torch_only = CtrRanker(registry, device="cpu").rank("a laptop for school", hits)
+    assert "encodes queries with PyTorch" in caplog.text and "query_encoder.onnx" in caplog.text
+    assert [r.hit.product.id for r in onnx] == [r.hit.product.id for r in torch_only]
+    assert [r.score for r in onnx] == pytest.approx([r.score for r in torch_only], abs=1e-3)
