@@ -483,24 +483,58 @@ def eval_ranking(
             "distributions, and CTR by position and ranker version from the interaction log.",
         ),
     ] = None,
+    full_catalog: Annotated[
+        bool,
+        typer.Option(
+            "--full-catalog",
+            help="Retrieve from every product in --products instead of re-ranking the judged ones; "
+            "reports Recall@10/100 of the relevant products.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Re-rank each query's judged products: random, BM25, dense, fusion and the CTR ranker, one run."""
-    from recommender.offline import baseline_scorers, comparison_report, scored_groups
+    from recommender.offline import (
+        Scorer,
+        baseline_scorers,
+        comparison_report,
+        full_catalog_recall,
+        load_catalog,
+        scored_groups,
+    )
     from recommender.training import load_judgements, score_examples
 
     examples = load_judgements(judgements, threshold=threshold)
+    registry = ModelRegistry.persistent(state.settings.models_path)
+    name = model or registry.active_name()
+    ctr_scorer: Scorer | None = None
+    if name is not None:
+        ctr, tokenizer, _ = registry.load(name)
+        ctr_scorer = lambda ex: score_examples(ctr, tokenizer, ex, "cpu")  # noqa: E731
+    if full_catalog:
+        if products is None:
+            raise typer.BadParameter("--full-catalog needs --products FILE (product_uid, title[, description])")
+        catalog = load_catalog(products)
+        recall = full_catalog_recall(
+            examples, catalog, _store().embedder, threshold=threshold, ctr=ctr_scorer, model=name
+        )
+        if as_json:
+            _emit(recall)
+            return
+        table = Table("method", "Recall@10", "Recall@100")
+        for method, m in recall["methods"].items():
+            table.add_row(method, f"{m['recall@10']:.3f}", f"{m['recall@100']:.3f}")
+        out_console.print(table)
+        out_console.print(f"{recall['queries']} queries with a relevant product; {recall['products']} products")
+        return
     if products is not None:
         with products.open(encoding="utf-8") as file:
             corpus = [row.get("title", "") for row in csv.DictReader(file)]
     else:
         corpus = list({e.product.id: e.product.title for e in examples}.values())
     scorers = baseline_scorers(_store().embedder, corpus)
-    registry = ModelRegistry.persistent(state.settings.models_path)
-    name = model or registry.active_name()
-    if name is not None:
-        ctr, tokenizer, _ = registry.load(name)
-        scorers["ctr"] = lambda ex: score_examples(ctr, tokenizer, ex, "cpu")
+    if ctr_scorer is not None:
+        scorers["ctr"] = ctr_scorer
     groups, per_method = scored_groups(examples, scorers, threshold=threshold)
     report = comparison_report(groups, per_method, model=name)
     if report_dir is not None:

@@ -6,14 +6,19 @@ and the CTR ranker's difference to the best baseline gets a 95 % bootstrap inter
 
 from __future__ import annotations
 
+import csv
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from recommender.evaluation import METRICS, JudgedGroup, bootstrap_difference, summarize
 from recommender.features import product_text, tokens
-from recommender.training import RankingExample, groups_of
+from recommender.training import RankingExample, TrainingDataError, groups_of
+from retrieval import Product
 from retrieval.embeddings import Embedder
 
 Scorer = Callable[[Sequence[RankingExample]], list[float]]
@@ -127,3 +132,92 @@ def compare_rankers(
 ) -> dict[str, Any]:
     groups, per_method = scored_groups(examples, scorers, threshold=threshold)
     return comparison_report(groups, per_method, model=model, bootstrap_samples=bootstrap_samples)
+
+
+def load_catalog(path: Path) -> list[Product]:
+    """A products file in the Home Depot format: ``product_uid, title`` (+ ``description``)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            reader = csv.DictReader(file)
+            missing = {"product_uid", "title"} - set(reader.fieldnames or [])
+            if missing:
+                raise TrainingDataError(f"{path}: missing columns {', '.join(sorted(missing))}")
+            return [
+                Product(id=row["product_uid"], title=row["title"], description=row.get("description") or "", price=0.0)
+                for row in reader
+            ]
+    except OSError as error:
+        raise TrainingDataError(f"{path}: {error}") from error
+
+
+def full_catalog_recall(
+    examples: Sequence[RankingExample],
+    catalog: Sequence[Product],
+    embedder: Embedder,
+    *,
+    threshold: float,
+    ctr: Scorer | None = None,
+    depth: int = 100,
+    model: str | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Recall@10 and @100 of each query's relevant products when retrieving from the whole catalog.
+
+    bm25, dense and their fusion retrieve ``depth`` candidates; ctr re-ranks the fusion's candidates (so
+    its recall@100 is the fusion's); random draws ``depth`` products. Queries with no relevant product
+    are left out.
+    """
+    from rank_bm25 import BM25Okapi
+
+    wanted: dict[str, tuple[str, set[str]]] = {}
+    for example in examples:
+        query, positives = wanted.setdefault(example.group, (example.query, set()))
+        if example.relevance >= threshold:
+            positives.add(example.product.id)
+    wanted = {group: value for group, value in wanted.items() if value[1]}
+    texts = [product_text(product) for product in catalog]
+    vectors = embedder.embed(texts)
+    bm25 = BM25Okapi([tokens(text) or ["∅"] for text in texts])
+    ids = np.array([product.id for product in catalog])
+    generator = np.random.default_rng(seed)
+    depth = min(depth, len(catalog))
+    names = [*BASELINES, "ctr"] if ctr is not None else list(BASELINES)
+    recalls: dict[str, dict[int, list[float]]] = {name: {10: [], 100: []} for name in names}
+    query_vectors = dict(zip(wanted, embedder.embed([query for query, _ in wanted.values()]), strict=True))
+
+    def top(scores: npt.NDArray[np.float64]) -> list[int]:
+        best = np.argpartition(-scores, depth - 1)[:depth]
+        return [int(i) for i in best[np.argsort(-scores[best], kind="stable")]]
+
+    for group, (query, positives) in wanted.items():
+        dense = top(vectors @ query_vectors[group])
+        lexical = top(np.asarray(bm25.get_scores(tokens(query) or ["∅"]), dtype=np.float64))
+        fused_scores: dict[int, float] = defaultdict(float)
+        for ranking in (dense, lexical):
+            for rank, index in enumerate(ranking, start=1):
+                fused_scores[index] += 1 / (_RRF_K + rank)
+        fusion = sorted(fused_scores, key=lambda index: -fused_scores[index])[:depth]
+        rankings = {
+            "random": [int(i) for i in generator.choice(len(catalog), depth, replace=False)],
+            "bm25": lexical,
+            "dense": dense,
+            "fusion": fusion,
+        }
+        if ctr is not None:
+            candidates = [
+                RankingExample(group=group, query=query, product=catalog[i], click=0.0, cart=0.0, relevance=0.0)
+                for i in fusion
+            ]
+            scores = ctr(candidates)
+            rankings["ctr"] = [fusion[i] for i in sorted(range(len(fusion)), key=lambda i: -scores[i])]
+        for name, ranking in rankings.items():
+            for k, values in recalls[name].items():
+                values.append(len(positives & set(ids[ranking[:k]].tolist())) / len(positives))
+    methods = {name: {f"recall@{k}": float(np.mean(v)) for k, v in by_k.items()} for name, by_k in recalls.items()}
+    return {
+        "mode": "full-catalog",
+        "methods": methods,
+        "queries": len(wanted),
+        "products": len(catalog),
+        "model": model,
+    }

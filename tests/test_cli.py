@@ -1,3 +1,4 @@
+import csv
 import json
 import re
 from pathlib import Path
@@ -172,6 +173,26 @@ def test_ranker_train_gate_list_and_eval_commands(cli_store: Path) -> None:
         "CTR by ranker version (interaction log)",
     ]
     assert f"{report['methods']['ctr']['auc']:.3f}" in page  # type: ignore[index]
+
+    catalog = cli_store / "catalog.csv"
+    with (FIXTURES / "products.csv").open() as source, catalog.open("w") as target:
+        rows = [{"product_uid": r["SKU"], "title": r["Name"]} for r in csv.DictReader(source)]
+        writer = csv.DictWriter(target, ["product_uid", "title"])
+        writer.writeheader()
+        writer.writerows(rows)
+    full = runner.invoke(
+        app, ["eval", "ranking", "--judgements", judgements, "--products", str(catalog), "--full-catalog", "--json"]
+    )
+    assert full.exit_code == 0, full.output
+    (recall,) = _json_lines(full.stdout)
+    assert recall["mode"] == "full-catalog" and recall["products"] == len(rows)
+    methods = recall["methods"]
+    assert set(methods) == {"random", "bm25", "dense", "fusion", "ctr"}  # type: ignore[arg-type]
+    # The whole catalog is smaller than 100: every method finds every relevant product in its top 100.
+    assert all(m["recall@100"] == 1.0 for m in methods.values())  # type: ignore[attr-defined]
+    assert methods["dense"]["recall@10"] > methods["random"]["recall@10"]  # type: ignore[index]
+    refused = runner.invoke(app, ["eval", "ranking", "--judgements", judgements, "--full-catalog"])
+    assert refused.exit_code != 0 and "--full-catalog needs --products" in refused.output
 
 
 def test_training_without_a_source_is_refused(cli_store: Path) -> None:
