@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table, percentile_ms  # noqa: E402
 from recommender import BaselineRanker, CtrRanker, ModelRegistry  # noqa: E402
-from recommender.ctr_model import CtrModelConfig  # noqa: E402
+from recommender.ctr_model import FINETUNE_MODES, CtrModelConfig  # noqa: E402
 from recommender.offline import baseline_scorers, compare_rankers  # noqa: E402
 from recommender.training import (  # noqa: E402
     RankerTrainingArguments,
@@ -64,7 +64,7 @@ def serving_latency(result: TrainingResult, dev: list[RankingExample], candidate
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--homedepot", type=Path, default=SHARED_DATA / "homedepot")
-    parser.add_argument("--finetune", default="last-2", choices=["head", "last-1", "last-2", "last-3", "full"])
+    parser.add_argument("--finetune", default="last-2", choices=FINETUNE_MODES)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="only the first N training pairs")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps")

@@ -39,6 +39,7 @@ from connectors.service import ShopService
 from connectors.slack import create_slack_app
 from connectors.web import create_app
 from recommender import EventStore, ModelRegistry, RecommenderError
+from recommender.ctr_model import FINETUNE_MODES
 from retrieval import (
     RetrievalError,
     SearchFilters,
@@ -333,7 +334,9 @@ def train_ranker_command(
         typer.Option("--simulate", help="Train on N simulated sessions over the catalog (SYNTHETIC clicks)."),
     ] = None,
     dev: Annotated[Path | None, typer.Option("--dev", help="Judgements to evaluate and stop early on.")] = None,
-    finetune: Annotated[str, typer.Option("--finetune", help="head | last-1 | last-2 | last-3 | full")] = "last-2",
+    finetune: Annotated[
+        str, typer.Option("--finetune", help="head | last-1 | last-2 | last-3 | lora | full (what is trained)")
+    ] = "last-2",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N training pairs.")] = None,
@@ -360,6 +363,8 @@ def train_ranker_command(
 
     if [judgements is not None, from_events, simulate is not None].count(True) != 1:
         raise typer.BadParameter("use one of --judgements, --from-events, --simulate")
+    if finetune not in FINETUNE_MODES:
+        raise typer.BadParameter(f"--finetune {finetune!r}: expected one of {', '.join(FINETUNE_MODES)}")
     if from_events or simulate is not None:
         store = _store_with_data() if simulate is not None else _store()
         events = EventStore.persistent(state.settings.data_dir)

@@ -9,14 +9,15 @@ A position-bias term is added to the click logit in training only (debiasing) an
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 from recommender.features import FEATURE_NAMES
 
-Finetune = Literal["head", "last-1", "last-2", "last-3", "full"]
+Finetune = Literal["head", "last-1", "last-2", "last-3", "lora", "full"]
+FINETUNE_MODES: tuple[str, ...] = get_args(Finetune)
 MAX_POSITIONS = 20
 
 
@@ -29,6 +30,10 @@ class CtrModelConfig:
     dropout: float = 0.1
     max_query_tokens: int = 32
     max_product_tokens: int = 64
+    # finetune = "lora": low-rank adapters (peft) on every attention projection, the encoder itself frozen.
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -49,6 +54,16 @@ class CrossLayer(nn.Module):
 class CtrModel(nn.Module):
     def __init__(self, encoder: nn.Module, dimension: int, config: CtrModelConfig) -> None:
         super().__init__()
+        if config.finetune == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            adapters = LoraConfig(
+                r=config.lora_rank,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=config.lora_dropout,
+                target_modules=["query", "key", "value"],
+            )
+            encoder = get_peft_model(encoder, adapters)
         self.encoder = encoder
         self.config = config
         width = 2 * dimension + 1 + len(FEATURE_NAMES)
@@ -71,13 +86,18 @@ class CtrModel(nn.Module):
         self.freeze_encoder(config.finetune)
 
     def freeze_encoder(self, finetune: Finetune) -> None:
-        for parameter in self.encoder.parameters():
-            parameter.requires_grad = finetune == "full"
+        for name, parameter in self.encoder.named_parameters():
+            parameter.requires_grad = finetune == "full" or (finetune == "lora" and "lora_" in name)
         if finetune.startswith("last-"):
             layers: nn.ModuleList = self.encoder.encoder.layer  # type: ignore[union-attr,assignment]
             for layer in list(layers)[-int(finetune.split("-")[1]) :]:
                 for parameter in layer.parameters():
                     parameter.requires_grad = True
+
+    def merge_adapters(self) -> None:
+        """Fold LoRA adapters into the encoder's weights: same outputs, no adapter cost when serving."""
+        if self.config.finetune == "lora":
+            self.encoder = self.encoder.merge_and_unload()  # type: ignore[operator]
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Mean-pooled, L2-normalised sentence vectors (as sentence-transformers computes them)."""

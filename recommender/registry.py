@@ -139,6 +139,7 @@ class ModelRegistry:
             encoder, tokenizer, dimension = load_encoder(config)
             model = CtrModel(encoder, dimension, config)
             model.load_state_dict(load_file(str(weights)))
+            model.merge_adapters()
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
             raise RankerArtifactError(f"{weights}: cannot load ranker {name} ({error})") from error
         model.to(device).eval()

@@ -49,6 +49,7 @@ class RankerTrainingArguments:
     epochs: int = 1
     batch_size: int = 64
     encoder_learning_rate: float = 3e-5
+    lora_learning_rate: float = 5e-4  # adapters start at zero and are few: they need a larger step
     head_learning_rate: float = 1e-3
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
@@ -328,7 +329,8 @@ def train_ranker(
     head_params = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
     groups = [{"params": head_params, "lr": args.head_learning_rate}]
     if encoder_params:
-        groups.append({"params": encoder_params, "lr": args.encoder_learning_rate})
+        rate = args.lora_learning_rate if config.finetune == "lora" else args.encoder_learning_rate
+        groups.append({"params": encoder_params, "lr": rate})
     optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total = min(args.max_steps or steps_per_epoch * args.epochs, steps_per_epoch * args.epochs)

@@ -156,3 +156,24 @@ def test_cpu_serving_encodes_queries_in_onnx_with_the_same_scores(
     assert "encodes queries with PyTorch" in caplog.text and "query_encoder.onnx" in caplog.text
     assert [r.hit.product.id for r in onnx] == [r.hit.product.id for r in torch_only]
     assert [r.score for r in onnx] == pytest.approx([r.score for r in torch_only], abs=1e-3)
+
+
+def test_lora_trains_only_adapters_and_serves_merged(loaded_store_module: Store, tmp_path: Path) -> None:
+    examples = synthetic_pairs(loaded_store_module)
+    result = train_ranker(
+        examples * 2,
+        examples,
+        CtrModelConfig(finetune="lora"),
+        RankerTrainingArguments(batch_size=24, epochs=1, eval_every=10, device="cpu", max_steps=12),
+    )
+    trainable = [name for name, p in result.model.encoder.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+    lora_b = [p for name, p in result.model.encoder.named_parameters() if "lora_B" in name]
+    assert any(float(p.abs().sum()) > 0 for p in lora_b)  # the adapters learned something (they start at 0)
+    before = score_examples(result.model, result.tokenizer, examples, "cpu")
+
+    registry = ModelRegistry(tmp_path / "ranker")
+    version = registry.save(result.model, {"synthetic": True, "metrics": result.metrics})
+    served, tokenizer, _ = registry.load(version.name)
+    assert not any("lora_" in name for name, _ in served.encoder.named_parameters())  # adapters folded in
+    assert score_examples(served, tokenizer, examples, "cpu") == pytest.approx(before, abs=1e-3)
