@@ -16,6 +16,7 @@ import csv
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -71,6 +72,9 @@ def main() -> None:
     parser.add_argument("--early-stopping-pairs", type=int, default=1500, help="dev pairs watched while training")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threshold", type=float, default=2.5)
+    parser.add_argument(
+        "--serving-only", action="store_true", help="skip the dev-set comparison: training and serving figures only"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (args.homedepot / "train.csv").exists():
@@ -92,11 +96,13 @@ def main() -> None:
             print(f"step {s}/{t} loss {loss:.4f}", file=sys.stderr) if s % 50 == 0 else None
         ),  # fmt: skip
     )
-    with (args.homedepot / "products.csv").open(encoding="utf-8") as file:
-        corpus = [row["title"] for row in csv.DictReader(file)]
-    scorers = baseline_scorers(embedder_from_settings(Settings()), corpus)
-    scorers["ctr"] = lambda examples: score_examples(result.model, result.tokenizer, examples, result.device)
-    report = compare_rankers(dev, scorers, threshold=args.threshold, model=f"benchmark-{args.finetune}")
+    report: dict[str, Any] = {"methods": {}}
+    if not args.serving_only:
+        with (args.homedepot / "products.csv").open(encoding="utf-8") as file:
+            corpus = [row["title"] for row in csv.DictReader(file)]
+        scorers = baseline_scorers(embedder_from_settings(Settings()), corpus)
+        scorers["ctr"] = lambda examples: score_examples(result.model, result.tokenizer, examples, result.device)
+        report = compare_rankers(dev, scorers, threshold=args.threshold, model=f"benchmark-{args.finetune}")
     report["training"] = {
         "pairs": len(train),
         "epochs": args.epochs,
@@ -111,13 +117,15 @@ def main() -> None:
     if args.json:
         emit_json(report)
         return
-    rows = [
-        [name, *(f"{m[k]:.3f}" for k in ("ndcg@5", "ndcg@10", "mrr", "auc"))] for name, m in report["methods"].items()
-    ]
-    print(markdown_table(["method", "NDCG@5", "NDCG@10", "MRR", "AUC"], rows))
-    print(f"\nCTR vs best baseline ({report['best_baseline']}), {report['queries']} dev queries:")
-    for metric, d in report["ctr_vs_best_baseline"].items():
-        print(f"- {metric}: {d['diff']:+.4f} (95% CI {d['ci95'][0]:+.4f} … {d['ci95'][1]:+.4f})")
+    if report["methods"]:
+        rows = [
+            [name, *(f"{m[k]:.3f}" for k in ("ndcg@5", "ndcg@10", "mrr", "auc"))]
+            for name, m in report["methods"].items()
+        ]
+        print(markdown_table(["method", "NDCG@5", "NDCG@10", "MRR", "AUC"], rows))
+        print(f"\nCTR vs best baseline ({report['best_baseline']}), {report['queries']} dev queries:")
+        for metric, d in report["ctr_vs_best_baseline"].items():
+            print(f"- {metric}: {d['diff']:+.4f} (95% CI {d['ci95'][0]:+.4f} … {d['ci95'][1]:+.4f})")
     serving = report["serving"]
     print(
         f"\nserving 50 candidates (product vectors cached): CTR p50 {serving['ctr_p50_ms']:.1f} / "

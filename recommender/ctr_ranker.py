@@ -163,7 +163,7 @@ def _query_session(name: str, path: Path, model: CtrModel, tokenizer: Any) -> An
     try:
         if not path.is_file():
             export_onnx_transformer(model.encoder, tokenizer, path)
-        session = onnx_session(path)
+        session = onnx_session(path, spinning=False)
         with torch.inference_mode():
             reference = CtrRanker._encode(model, tokenizer, _PROBES, model.config.max_query_tokens, "cpu").numpy()
         agreement = float(

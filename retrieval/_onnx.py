@@ -158,11 +158,16 @@ def export_onnx_transformer(transformer: torch.nn.Module, tokenizer: Any, target
         os.replace(staged, target)
 
 
-def onnx_session(path: Path) -> onnxruntime.InferenceSession:
+def onnx_session(path: Path, *, spinning: bool = True) -> onnxruntime.InferenceSession:
+    """``spinning=False`` when PyTorch work follows each call: ONNX Runtime's worker threads otherwise keep
+    spinning on the cores for a while (4 ms instead of 6 ms per query alone, but the CTR ranker's scoring
+    network right after it ran 4× slower)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
