@@ -135,6 +135,12 @@ class ShopService:
         self.assistant.preview("warm-up", "a laptop")
         logger.info("warmed up in %.1f s", time.perf_counter() - started)
 
+    def prepare_ranker(self) -> None:
+        """Let the ranker precompute its per-product work for the whole catalog (after warm-up; may take minutes)."""
+        started = time.perf_counter()
+        self.assistant.ranker.prepare(self.assistant.store.products.all())
+        logger.info("ranker %s prepared in %.1f s", self.assistant.ranker.version, time.perf_counter() - started)
+
     def _require(self, session_id: str) -> None:
         if not self.assistant.conversations.read(session_id):
             raise UnknownSessionError(f"unknown session {session_id!r}")

@@ -17,7 +17,7 @@ from recommender.events import EventStore
 from recommender.features import CandidateSignals, RankingContext, features, product_text
 from recommender.ranking import BaselineRanker, RankedProduct
 from recommender.registry import ModelRegistry
-from retrieval import ProductHit, export_onnx_transformer, onnx_mean_pooled, onnx_session
+from retrieval import Product, ProductHit, export_onnx_transformer, onnx_mean_pooled, onnx_session
 from retrieval.embeddings import pick_device
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class CtrRanker:
         device = next(model.parameters()).device
         with torch.inference_mode():
             query_vector = self._query_vector(loaded, query, device)
-            products = self._products(model, loaded.tokenizer, candidates, device)
+            products = self._products(model, loaded.tokenizer, [hit.product for hit in candidates], device)
             rows = np.stack(
                 [
                     features(query, hit.product, CandidateSignals(*history.get(hit.product.id, (0, 0))), context)
@@ -120,18 +120,35 @@ class CtrRanker:
         ranked = [RankedProduct(hit, float(score)) for hit, score in zip(candidates, click.float().cpu(), strict=True)]
         return sorted(ranked, key=lambda item: -item.score)
 
-    def _products(self, model: CtrModel, tokenizer: Any, hits: Sequence[ProductHit], device: Any) -> Any:
+    def prepare(self, products: Sequence[Product], batch_size: int = 64) -> None:
+        """Encode the catalog with the active version's product tower now, not on the products' first turns.
+
+        The server calls this when it starts; products added or edited later are encoded when first seen.
+        """
+        import torch
+
+        loaded = self._model()
+        if loaded is None:
+            return
+        device = next(loaded.model.parameters()).device
+        with torch.inference_mode():
+            for start in range(0, len(products), batch_size):
+                self._products(loaded.model, loaded.tokenizer, products[start : start + batch_size], device)
+
+    def _products(self, model: CtrModel, tokenizer: Any, products: Sequence[Product], device: Any) -> Any:
         import torch
 
         # The tower reads only product_text, so that text is the exact cache key (an edited title re-encodes).
-        keys = [(hit.product.id, product_text(hit.product)) for hit in hits]
-        missing = [(key, hit) for key, hit in zip(keys, hits, strict=True) if key not in self._product_vectors]
+        cache = self._product_vectors  # a new version replaces the whole dict; keep writing to the one read
+        keys = [(product.id, product_text(product)) for product in products]
+        missing = list({key: None for key in keys if key not in cache})
         if missing:
-            texts = [product_text(hit.product) for _, hit in missing]
-            vectors = self._encode(model, tokenizer, texts, model.config.max_product_tokens, device)
-            for (key, _), vector in zip(missing, vectors, strict=True):
-                self._product_vectors[key] = vector
-        return torch.stack([self._product_vectors[key] for key in keys])
+            vectors = self._encode(
+                model, tokenizer, [text for _, text in missing], model.config.max_product_tokens, device
+            )
+            for key, vector in zip(missing, vectors, strict=True):
+                cache[key] = vector
+        return torch.stack([cache[key] for key in keys])
 
     def _query_vector(self, loaded: _Loaded, query: str, device: Any) -> Any:
         """One encoder pass per distinct message: relaxing a constraint re-ranks for the same words."""

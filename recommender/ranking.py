@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from recommender.features import RankingContext
-from retrieval import ProductHit
+from retrieval import Product, ProductHit
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Ranker(Protocol):
         self, query: str, hits: Sequence[ProductHit], context: RankingContext | None = None
     ) -> list[RankedProduct]: ...
 
+    def prepare(self, products: Sequence[Product]) -> None:
+        """Do per-product work for the catalog ahead of the first customer (may take a while; optional work)."""
+
 
 @dataclass(frozen=True)
 class BaselineRanker:
@@ -45,6 +48,9 @@ class BaselineRanker:
     @property
     def version(self) -> str:
         return "baseline-1"
+
+    def prepare(self, products: Sequence[Product]) -> None:
+        """Nothing to precompute."""
 
     def smoothed_rating(self, hit: ProductHit) -> float:
         product = hit.product

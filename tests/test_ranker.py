@@ -177,3 +177,19 @@ def test_lora_trains_only_adapters_and_serves_merged(loaded_store_module: Store,
     served, tokenizer, _ = registry.load(version.name)
     assert not any("lora_" in name for name, _ in served.encoder.named_parameters())  # adapters folded in
     assert score_examples(served, tokenizer, examples, "cpu") == pytest.approx(before, abs=1e-3)
+
+
+def test_prepare_encodes_the_catalog_once_for_the_active_version(
+    trained: tuple[TrainingResult, list[RankingExample]], loaded_store_module: Store, tmp_path: Path
+) -> None:
+    result, _ = trained
+    registry = ModelRegistry(tmp_path / "ranker")
+    ranker = CtrRanker(registry, device="cpu")
+    catalog = loaded_store_module.products.all()
+    ranker.prepare(catalog)  # no active version: nothing to do, nothing fails
+    registry.activate(registry.save(result.model, {"synthetic": True, "metrics": result.metrics}).name)
+    ranker.prepare(catalog)
+    encoded = dict(ranker._product_vectors)
+    assert {product_id for product_id, _ in encoded} == {product.id for product in catalog}
+    ranker.rank("tv", loaded_store_module.products.search("tv", None, 8))
+    assert ranker._product_vectors.keys() == encoded.keys()  # served from the cache, nothing re-encoded

@@ -110,6 +110,8 @@ def create_app(
         def warm() -> None:
             service.warm_up()
             ready.set()
+            # Serving already works: product vectors not ready yet are encoded on their first turn.
+            service.prepare_ranker()
 
         threading.Thread(target=warm, name="warm-up", daemon=True).start()
         yield
