@@ -35,6 +35,7 @@ from connectors._console import (
 )
 from connectors._junit import write_junit
 from connectors.conversations import Channel, run_conversations
+from connectors.errors import ConnectorError
 from connectors.service import ShopService
 from connectors.slack import create_slack_app
 from connectors.web import create_app
@@ -716,6 +717,6 @@ def info() -> None:
 def main() -> None:
     try:
         app()
-    except (RetrievalError, RecommenderError, AssistantError) as error:
+    except (RetrievalError, RecommenderError, AssistantError, ConnectorError) as error:
         err_console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from error

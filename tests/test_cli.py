@@ -208,3 +208,26 @@ def test_a_ranker_bootstrapped_from_simulated_sessions_is_labelled_synthetic(cli
     assert summary["synthetic"] is True and summary["activated"]
     listed = runner.invoke(app, ["models", "list"])
     assert "60 simulated sessions (synthetic)" in listed.stdout
+
+
+def test_serve_prints_the_urls_and_a_working_agent_token(cli_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from connectors import cli
+    from connectors.web import BackgroundServer
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(cli.uvicorn, "run", lambda web, **options: served.update(app=web, **options))
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    half_configured = runner.invoke(app, ["serve"])
+    assert "needs SLACK_BOT_TOKEN" in str(half_configured.exception)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    result = runner.invoke(app, ["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert served["host"] == "127.0.0.1" and served["port"] == 8123
+    assert "http://127.0.0.1:8123/agent#token=" in result.output and "/slack/events" in result.output
+    token = re.search(r"#token=(\S+)", result.output).group(1)  # type: ignore[union-attr]
+    with BackgroundServer(served["app"]) as server, httpx.Client(base_url=server.url) as http:  # type: ignore[arg-type]
+        assert http.get("/api/agent/queue", headers={"Authorization": f"Bearer {token}"}).json() == []
+        assert http.get("/api/agent/queue").status_code == 401
+        assert http.post("/slack/events", content="{}", headers={"Content-Type": "application/json"}).status_code == 401

@@ -17,6 +17,7 @@ from slack_bolt import Ack, App, BoltRequest, BoltResponse, Say
 from slack_sdk import WebClient
 
 from assistant import AssistantError, Turn
+from connectors.errors import ConnectorError
 from connectors.service import ShopService
 from connectors.slack.blocks import CARD_ACTIONS, QUICK_REPLY, home_view, turn_message
 from connectors.slack.dedupe import SeenEvents
@@ -49,6 +50,8 @@ def create_slack_app(
     service: ShopService, settings: Settings, *, seen: SeenEvents | None = None, client: WebClient | None = None
 ) -> App:
     """A Bolt app over ``service``; makes no Slack call until the first request arrives."""
+    if settings.slack_bot_token is None and client is None:
+        raise ConnectorError("the Slack app needs SLACK_BOT_TOKEN (xoxb-…) to answer; it is not set")
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     client = client or WebClient(token=token, base_url=settings.slack_api_url)
