@@ -23,6 +23,7 @@ from retrieval import Settings, Store
 logger = logging.getLogger(__name__)
 # Sends an agent's text to the customer of a session, on that session's channel.
 Delivery = Callable[[str, str], None]
+_PREPARE_CHUNK = 256
 
 
 class Message(BaseModel):
@@ -135,10 +136,15 @@ class ShopService:
         self.assistant.preview("warm-up", "a laptop")
         logger.info("warmed up in %.1f s", time.perf_counter() - started)
 
-    def prepare_ranker(self) -> None:
-        """Let the ranker precompute its per-product work for the whole catalog (after warm-up; may take minutes)."""
+    def prepare_ranker(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Let the ranker precompute its per-product work for the whole catalog (may take minutes on a large
+        one); ``stop`` is checked between chunks so a shutting-down server need not wait for the rest."""
         started = time.perf_counter()
-        self.assistant.ranker.prepare(self.assistant.store.products.all())
+        products = self.assistant.store.products.all()
+        for start in range(0, len(products), _PREPARE_CHUNK):
+            if stop():
+                return
+            self.assistant.ranker.prepare(products[start : start + _PREPARE_CHUNK])
         logger.info("ranker %s prepared in %.1f s", self.assistant.ranker.version, time.perf_counter() - started)
 
     def _require(self, session_id: str) -> None:

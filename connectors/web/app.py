@@ -103,7 +103,7 @@ def create_app(
     service: ShopService, agent_token: str, *, allowed_origins: list[str] | None = None, slack: SlackApp | None = None
 ) -> FastAPI:
     """The ASGI app. ``slack``: a Bolt app served in HTTP mode at ``/slack/events``."""
-    ready = threading.Event()
+    ready, stopping = threading.Event(), threading.Event()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,10 +111,14 @@ def create_app(
             service.warm_up()
             ready.set()
             # Serving already works: product vectors not ready yet are encoded on their first turn.
-            service.prepare_ranker()
+            service.prepare_ranker(stopping.is_set)
 
-        threading.Thread(target=warm, name="warm-up", daemon=True).start()
+        # Joined on shutdown: a thread killed inside ONNX Runtime or PyTorch aborts the whole process.
+        warming = threading.Thread(target=warm, name="warm-up")
+        warming.start()
         yield
+        stopping.set()
+        await run_in_threadpool(warming.join)
 
     app = FastAPI(
         title="shopassist",
