@@ -172,3 +172,17 @@ def test_handoff_silences_the_bot_and_agent_messages_reach_the_thread(rig: Slack
     assert posts[1]["text"] == "Hi, Sam here from support."
     time.sleep(0.3)
     assert len(rig.api.posts("D8")) == 2  # "are you there?" got no bot reply
+
+
+def test_block_kit_escapes_what_slack_would_read_as_markup() -> None:
+    from assistant import ProductCard, Turn
+    from connectors.slack.blocks import turn_message
+
+    card = ProductCard(
+        id="p1", title="AT&T <Pro> phone", brand="AT&T", category="Phones", price=9.5, currency="USD",
+        rating=None, reason="matches: phone", position=1, impression_id="i1",
+    )  # fmt: skip
+    message = turn_message("slack:T:D", Turn(turn_id="t", session_id="s", intent="product_search", text="1. x",
+                                              products=[card]))  # fmt: skip
+    section = message["blocks"][0]["text"]["text"]
+    assert "AT&amp;T &lt;Pro&gt; phone" in section and "<Pro>" not in section

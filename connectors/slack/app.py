@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from assistant import AssistantError, Turn
 from connectors.errors import ConnectorError
 from connectors.service import ShopService
-from connectors.slack.blocks import CARD_ACTIONS, QUICK_REPLY, home_view, turn_message
+from connectors.slack.blocks import CARD_ACTIONS, QUICK_REPLY, escape, home_view, turn_message
 from connectors.slack.dedupe import SeenEvents
 from recommender import EventError
 from retrieval import Settings
@@ -143,7 +143,7 @@ def create_slack_app(
             products = service.assistant.store.products.get([value["p"]])
             product = products.get(value["p"])
             if product is not None:
-                deliver(session_id, f"*{product.title}*\n{product.description or 'No description.'}")
+                deliver(session_id, f"*{escape(product.title)}*\n{escape(product.description or 'No description.')}")
         elif action["action_id"] == "more_like_this":
             answer(session_id, f"show me more like {value['t']}")
 

@@ -21,6 +21,11 @@ CARD_ACTIONS = {
 QUICK_REPLY = "quick_reply"
 
 
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: a title like "AT&T <Pro>" must not read as a link or an entity."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def card_value(session_id: str, card: ProductCard) -> str:
     return json.dumps({"s": session_id, "i": card.impression_id, "p": card.id, "t": card.title})
 
@@ -34,7 +39,7 @@ def _card_blocks(session_id: str, card: ProductCard) -> list[dict[str, Any]]:
             "type": "section",
             "text": {
                 "type": "mrkdwn",
-                "text": f"*{card.position}. {card.title}*\n{price} · {rating}\n_{card.reason}_",
+                "text": f"*{card.position}. {escape(card.title)}*\n{price} · {rating}\n_{escape(card.reason)}_",
             },
         },
         {
@@ -52,11 +57,11 @@ def turn_message(session_id: str, turn: Turn) -> dict[str, Any]:
     """``chat.postMessage`` arguments (less channel and thread) for one turn."""
     blocks: list[dict[str, Any]] = []
     if turn.lead:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": turn.lead}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(turn.lead)}})
     for card in turn.products:
         blocks += _card_blocks(session_id, card)
     if turn.ledger:
-        labels = " · ".join(chip.label for chip in turn.ledger)
+        labels = escape(" · ".join(chip.label for chip in turn.ledger))
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Looking for: {labels}"}]})
     if turn.suggestions:
         blocks.append(
