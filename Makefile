@@ -7,9 +7,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup system-packages lint typecheck bench screenshots clean
 
-setup: system-packages $(STAMP)
+setup: $(STAMP)
 
-# The browser tests drive Debian's chromium through Playwright (never a browser Playwright downloads);
+# Only the tests need these (make run does not): the browser tests drive Debian's chromium through Playwright (never a browser Playwright downloads);
 # the emoji font makes the widget's 👍/👎 render in screenshots.
 system-packages:
 	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "color emoji" || { \
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/shopassist serve
 
-test: setup
+test: setup system-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -44,7 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/channels.py
 
 # Refresh the README's pictures of the widget and the agent console.
-screenshots: setup
+screenshots: setup system-packages
 	SHOPASSIST_SCREENSHOTS=docs $(BIN)/python -m pytest tests/test_browser.py -q
 
 clean:
