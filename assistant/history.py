@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+from langchain_core.messages import BaseMessage, HumanMessage, message_to_dict, messages_from_dict
 
 from assistant.slots import Constraints
 from retrieval.storage import SQLiteDatabase
@@ -82,6 +82,16 @@ class ConversationStore:
                     "INSERT OR REPLACE INTO sessions (session_id, state, updated_at) VALUES (?, ?, ?)",
                     (session_id, state.to_json(), now),
                 )
+
+    def exists(self, session_id: str) -> bool:
+        with self._database.read() as connection:
+            row = connection.execute("SELECT 1 FROM messages WHERE session_id = ? LIMIT 1", (session_id,)).fetchone()
+        return row is not None
+
+    def last_customer_text(self, session_id: str) -> str:
+        """What the customer last wrote in the session ("" if nothing yet)."""
+        said = [message for message in self.read(session_id) if isinstance(message, HumanMessage)]
+        return str(said[-1].content) if said else ""
 
     def state(self, session_id: str) -> DialogueState:
         """The session's dialogue state; a new session starts empty."""

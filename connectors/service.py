@@ -92,16 +92,19 @@ class ShopService:
     def transcript(self, session_id: str) -> list[Message]:
         return [_message(message) for message in self.assistant.conversations.read(session_id)]
 
+    def handed_over(self, session_id: str) -> bool:
+        """Whether a person has this conversation (the bot is not replying)."""
+        return self.assistant.conversations.state(session_id).handed_over
+
     def queue(self) -> list[QueueEntry]:
         entries = []
         for session_id, since in self.assistant.conversations.handed_over():
-            customer = [m.text for m in self.transcript(session_id) if m.role == "customer"]
             entries.append(
                 QueueEntry(
                     session_id=session_id,
                     channel=channel_of(session_id),
                     waiting_since=since,
-                    last_customer_message=customer[-1] if customer else "",
+                    last_customer_message=self.assistant.conversations.last_customer_text(session_id),
                 )
             )
         return entries
@@ -148,5 +151,5 @@ class ShopService:
         logger.info("ranker %s prepared in %.1f s", self.assistant.ranker.version, time.perf_counter() - started)
 
     def _require(self, session_id: str) -> None:
-        if not self.assistant.conversations.read(session_id):
+        if not self.assistant.conversations.exists(session_id):
             raise UnknownSessionError(f"unknown session {session_id!r}")

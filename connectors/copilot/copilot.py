@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 
-from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
 from assistant import Assistant, Intent, LedgerChip, ProductCard, Turn
@@ -55,8 +54,7 @@ class Copilot:
         if text is None:
             if session_id is None:
                 raise ValueError("give a session id, a text, or both")
-            said = [m for m in self.assistant.conversations.read(session_id) if isinstance(m, HumanMessage)]
-            text = str(said[-1].content) if said else ""
+            text = self.assistant.conversations.last_customer_text(session_id)
         turn = self.assistant.preview(session_id or f"copilot:{uuid.uuid4().hex}", text)
         # The bot's own handoff line ("a person is coming") is no reply for the person who came.
         reply = _GREETING if turn.handoff else turn.text

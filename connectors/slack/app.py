@@ -108,7 +108,7 @@ def create_slack_app(
         # answered by on_mention).
         thread = event.get("thread_ts")
         session_id = session_for(team, event["channel"], thread) if thread else None
-        if session_id and "<@" not in text and service.assistant.conversations.read(session_id):
+        if session_id and "<@" not in text and service.assistant.conversations.exists(session_id):
             answer(session_id, text)
 
     def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:

@@ -209,8 +209,7 @@ def create_app(
     @app.get("/api/sessions/{public_id}/messages", tags=["customer"])
     def read_messages(public_id: PublicId, after: Annotated[int, Query(ge=0)] = 0) -> Transcript:
         session_id = _web_session(public_id)
-        state = service.assistant.conversations.state(session_id)
-        return Transcript(messages=service.transcript(session_id)[after:], handoff=state.handed_over)
+        return Transcript(messages=service.transcript(session_id)[after:], handoff=service.handed_over(session_id))
 
     @app.post("/api/sessions/{public_id}/actions", status_code=status.HTTP_204_NO_CONTENT, tags=["customer"])
     def record_action(public_id: PublicId, body: CustomerAction) -> None:
@@ -235,7 +234,7 @@ def create_app(
         return AgentSession(
             session_id=session_id,
             messages=messages,
-            handoff=service.assistant.conversations.state(session_id).handed_over,
+            handoff=service.handed_over(session_id),
             suggestion=service.suggest(session_id) if customer_spoke else None,
         )
 
