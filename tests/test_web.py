@@ -129,6 +129,8 @@ def test_handoff_agent_reply_and_close(http: httpx.Client, service: ShopService)
 
     (entry,) = http.get("/api/agent/queue", headers=AGENT).json()
     assert entry["session_id"] == f"web:{session}" and entry["channel"] == "web"
+    refreshed = http.get(f"/api/agent/sessions/web:{session}", params={"suggest": "false"}, headers=AGENT).json()
+    assert refreshed["suggestion"] is None and refreshed["messages"][-1]["role"] == "customer"
     view = http.get(f"/api/agent/sessions/web:{session}", headers=AGENT).json()
     suggestion = view["suggestion"]
     assert suggestion["customer_message"].startswith("hello? my order never arrived")

@@ -226,7 +226,13 @@ def create_app(
         return service.queue()
 
     @app.get("/api/agent/sessions/{session_id}", tags=["agent"])
-    def agent_session(session_id: str, _: Agent) -> AgentSession:
+    def agent_session(
+        session_id: str,
+        _: Agent,
+        suggest: Annotated[
+            bool, Query(description="Also compute the copilot's suggestion (a full dialogue turn).")
+        ] = True,
+    ) -> AgentSession:
         messages = service.transcript(session_id)
         if not messages:
             raise UnknownSessionError(f"unknown session {session_id!r}")
@@ -235,7 +241,7 @@ def create_app(
             session_id=session_id,
             messages=messages,
             handoff=service.handed_over(session_id),
-            suggestion=service.suggest(session_id) if customer_spoke else None,
+            suggestion=service.suggest(session_id) if suggest and customer_spoke else None,
         )
 
     @app.post("/api/agent/suggest", tags=["agent"])

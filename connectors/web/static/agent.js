@@ -81,8 +81,9 @@
     }));
   }
 
+  // The periodic refresh only needs new messages; the suggestion is computed when a conversation is opened.
   function reloadTranscript() {
-    return call("GET", "/api/agent/sessions/" + encodeURIComponent(current)).then(function (data) {
+    return call("GET", "/api/agent/sessions/" + encodeURIComponent(current) + "?suggest=false").then(function (data) {
       renderTranscript(data.messages);
     });
   }
