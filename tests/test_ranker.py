@@ -10,7 +10,7 @@ from assistant import Assistant
 from recommender import BaselineRanker, CtrRanker, EventStore, ModelRegistry, RankerArtifactError
 from recommender.ctr_model import CtrModelConfig
 from recommender.evaluation import JudgedGroup, bootstrap_difference, ndcg, summarize
-from recommender.registry import gate
+from recommender.registry import ModelVersion, gate
 from recommender.training import RankerTrainingArguments, RankingExample, TrainingResult, score_examples, train_ranker
 from retrieval import Product, Store
 
@@ -39,6 +39,13 @@ def synthetic_pairs(loaded_store: Store) -> list[RankingExample]:
         for query, category in CATEGORIES.items()
         for product in products
     ]
+
+
+def activate_synthetic(registry: ModelRegistry, result: TrainingResult) -> ModelVersion:
+    """Save the trained model as a synthetic version and make it the active one."""
+    version = registry.save(result.model, {"synthetic": True, "metrics": result.metrics})
+    registry.activate(version.name)
+    return version
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +109,7 @@ def test_the_assistant_logs_the_serving_ranker_version(
 ) -> None:
     result, _ = trained
     registry = ModelRegistry(tmp_path / "ranker")
-    registry.activate(registry.save(result.model, {"synthetic": True, "metrics": result.metrics}).name)
+    activate_synthetic(registry, result)
     events = EventStore.ephemeral()
     turn = Assistant(loaded_store_module, CtrRanker(registry, events=events, device="cpu"), events=events).reply(
         "s", "a tv"
@@ -144,8 +151,7 @@ def test_cpu_serving_encodes_queries_in_onnx_with_the_same_scores(
 ) -> None:  # fmt: skip
     result, _ = trained
     registry = ModelRegistry(tmp_path / "ranker")
-    version = registry.save(result.model, {"synthetic": True, "metrics": result.metrics})
-    registry.activate(version.name)
+    version = activate_synthetic(registry, result)
     hits = loaded_store_module.products.search("a laptop for school", None, 8)
 
     onnx = CtrRanker(registry, device="cpu").rank("a laptop for school", hits)
@@ -187,7 +193,7 @@ def test_prepare_encodes_the_catalog_once_for_the_active_version(
     ranker = CtrRanker(registry, device="cpu")
     catalog = loaded_store_module.products.all()
     ranker.prepare(catalog)  # no active version: nothing to do, nothing fails
-    registry.activate(registry.save(result.model, {"synthetic": True, "metrics": result.metrics}).name)
+    activate_synthetic(registry, result)
     ranker.prepare(catalog)
     encoded = dict(ranker._product_vectors)
     assert {product_id for product_id, _ in encoded} == {product.id for product in catalog}
