@@ -15,6 +15,8 @@ from typing import Literal
 from retrieval import Product, SearchFilters
 
 Sort = Literal["price_asc", "price_desc", "rating_desc"]
+# How one value of a list slot reads: "Samsung", "not LG", "no refurbished".
+_LIST_SLOT_PREFIX = {"keywords": "", "exclude_brand": "not ", "exclude_keywords": "no "}
 _SORT_PHRASES = {"price_asc": "cheapest first", "price_desc": "priciest first", "rating_desc": "best rated first"}
 Relative = Literal["cheaper", "pricier", "better_rated"]
 
@@ -332,8 +334,8 @@ class Constraints:
             "price_max": f"under ${self.price_max or 0:,.0f}",
             "price_min": f"over ${self.price_min or 0:,.0f}",
             "rating_min": f"{self.rating_min or 0:g}★ and up",
-            "exclude_brand": "not " + ", ".join(self.exclude_brand),
-            "exclude_keywords": "no " + ", ".join(self.exclude_keywords),
+            "exclude_brand": _LIST_SLOT_PREFIX["exclude_brand"] + ", ".join(self.exclude_brand),
+            "exclude_keywords": _LIST_SLOT_PREFIX["exclude_keywords"] + ", ".join(self.exclude_keywords),
             "sort": _SORT_PHRASES.get(self.sort or "", ""),
         }
         return phrases[slot]
@@ -342,9 +344,8 @@ class Constraints:
         """(slot, value, label) per removable constraint; list slots give one chip per value."""
         chips: list[tuple[str, str | float, str]] = []
         for slot, value in self.as_slots().items():
-            if slot in ("keywords", "exclude_keywords", "exclude_brand"):
-                prefix = {"keywords": "", "exclude_keywords": "no ", "exclude_brand": "not "}[slot]
-                chips += [(slot, item, f"{prefix}{item}") for item in value]  # type: ignore[union-attr]
+            if slot in _LIST_SLOT_PREFIX:
+                chips += [(slot, item, _LIST_SLOT_PREFIX[slot] + item) for item in value]  # type: ignore[union-attr]
             else:
                 chips.append((slot, value, self.phrase(slot)))  # type: ignore[arg-type]
         return chips
@@ -367,8 +368,8 @@ class Constraints:
             parts.append(self.phrase("price_min"))
         if self.rating_min is not None:
             parts.append(self.phrase("rating_min"))
-        parts += [f"not {brand}" for brand in self.exclude_brand]
-        parts += [f"no {keyword}" for keyword in self.exclude_keywords]
+        parts += [_LIST_SLOT_PREFIX["exclude_brand"] + brand for brand in self.exclude_brand]
+        parts += [_LIST_SLOT_PREFIX["exclude_keywords"] + keyword for keyword in self.exclude_keywords]
         if self.sort:
             parts.append(self.phrase("sort"))
         return parts
