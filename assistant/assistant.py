@@ -473,7 +473,8 @@ class _Dialogue:
     def find(self, query: str, ledger: Constraints) -> list[RankedProduct]:
         hits = self.store.products.search(query, ledger.to_filters(), _RETRIEVAL_CANDIDATES)
         hits = [hit for hit in hits if ledger.admits(hit.product)]
-        ranked = _distinct(self.assistant.ranker.rank(query, hits, RankingContext(ledger=ledger.as_slots())))
+        context = RankingContext(ledger=ledger.as_slots(), clicked=self.clicked_products())
+        ranked = _distinct(self.assistant.ranker.rank(query, hits, context))
         # Keyword matches first (stable: the ranker's order within each group), then the requested order.
         ranked.sort(key=lambda item: -len(ledger.keywords_met(item.hit.product)))
         if ledger.sort == "price_asc":
@@ -483,6 +484,18 @@ class _Dialogue:
         elif ledger.sort == "rating_desc":
             ranked.sort(key=lambda item: -(item.hit.product.rating or 0.0))
         return ranked[: self.store.settings.cards_per_reply]
+
+    def clicked_products(self) -> list[Product]:
+        events = self.assistant.events
+        if events is None:
+            return []
+        try:
+            ids = events.clicked_products(self.session_id)
+        except sqlite3.Error:
+            logger.warning("could not read session %s's clicks; ranking without them", self.session_id, exc_info=True)
+            return []
+        found = self.store.products.get(ids)
+        return [found[i] for i in ids if i in found]
 
     def carried(self, ranked: Sequence[RankedProduct]) -> bool:
         """Whether the results are about what was asked, rather than the least unrelated products we have."""

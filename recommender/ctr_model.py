@@ -19,6 +19,7 @@ from recommender.features import FEATURE_NAMES
 Finetune = Literal["head", "last-1", "last-2", "last-3", "lora", "full"]
 FINETUNE_MODES: tuple[str, ...] = get_args(Finetune)
 MAX_POSITIONS = 20
+CLICKED_SIMILARITY = FEATURE_NAMES.index("clicked_similarity")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class CrossLayer(nn.Module):
 
 
 class CtrModel(nn.Module):
+    feature_varied: torch.Tensor
+    feature_fill: torch.Tensor
+
     def __init__(self, encoder: nn.Module, dimension: int, config: CtrModelConfig) -> None:
         super().__init__()
         if config.finetune == "lora":
@@ -67,6 +71,11 @@ class CtrModel(nn.Module):
         self.encoder = encoder
         self.config = config
         width = 2 * dimension + 1 + len(FEATURE_NAMES)
+        # A feature the training data never varied (ratings when the judgements have none, budgets, click
+        # history) has no learned meaning: serving holds it at its training value instead of feeding the
+        # network numbers it never saw, which batch normalisation of a zero-variance column would blow up.
+        self.register_buffer("feature_varied", torch.ones(len(FEATURE_NAMES), dtype=torch.bool))
+        self.register_buffer("feature_fill", torch.zeros(len(FEATURE_NAMES)))
         self.feature_norm = nn.BatchNorm1d(len(FEATURE_NAMES))
         self.cross = nn.ModuleList(CrossLayer(width) for _ in range(config.cross_layers))
         self.mlp = nn.Sequential(
@@ -94,6 +103,13 @@ class CtrModel(nn.Module):
                 for parameter in layer.parameters():
                     parameter.requires_grad = True
 
+    def fit_feature_mask(self, rows: torch.Tensor, *, sessions_clicked: bool) -> None:
+        """Record which features vary in the training rows (``sessions_clicked``: any example has session clicks)."""
+        varied = rows.std(dim=0) > 1e-6
+        varied[CLICKED_SIMILARITY] = sessions_clicked
+        self.feature_varied.copy_(varied)
+        self.feature_fill.copy_(rows.mean(dim=0))
+
     def merge_adapters(self) -> None:
         """Fold LoRA adapters into the encoder's weights: same outputs, no adapter cost when serving."""
         if self.config.finetune == "lora":
@@ -107,9 +123,20 @@ class CtrModel(nn.Module):
         return nn.functional.normalize(pooled, dim=-1)
 
     def score(
-        self, query: torch.Tensor, product: torch.Tensor, features: torch.Tensor
+        self,
+        query: torch.Tensor,
+        product: torch.Tensor,
+        features: torch.Tensor,
+        clicked_similarity: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(click logit, cart logit) for aligned rows of query vectors, product vectors and features."""
+        """(click logit, cart logit) for aligned rows of query vectors, product vectors and features.
+
+        ``clicked_similarity`` (one value per row, see :func:`clicked_similarity`) fills that feature in.
+        """
+        if clicked_similarity is not None:
+            features = features.clone()
+            features[:, CLICKED_SIMILARITY] = clicked_similarity
+        features = torch.where(self.feature_varied, features, self.feature_fill)
         cosine = (query * product).sum(-1, keepdim=True)
         x0 = torch.cat([query * product, (query - product).abs(), cosine, self.feature_norm(features)], dim=-1)
         x = x0
@@ -122,3 +149,13 @@ class CtrModel(nn.Module):
     def biased_click_logit(self, click_logit: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         biased: torch.Tensor = click_logit + self.position_bias(positions.clamp(0, MAX_POSITIONS)).squeeze(-1)
         return biased
+
+
+def clicked_similarity(products: torch.Tensor, clicked: torch.Tensor, owned: torch.Tensor) -> torch.Tensor:
+    """Each row's best cosine to the clicked products of its own session (0 when it has none).
+
+    ``products``: rows × d and ``clicked``: m × d product-tower vectors; ``owned``: rows × m, True where
+    clicked product j belongs to row i's session.
+    """
+    cosines = (products @ clicked.T).clamp(min=0.0)
+    return cosines.masked_fill(~owned, 0.0).amax(dim=1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.ctr_model import CtrModel
+from recommender.ctr_model import CtrModel, clicked_similarity
 from recommender.errors import RecommenderError
 from recommender.events import EventStore
 from recommender.features import CandidateSignals, RankingContext, features, product_text
@@ -114,8 +114,13 @@ class CtrRanker:
                     for hit in candidates
                 ]
             )
+            similarity = None
+            if context.clicked:
+                clicked = self._products(model, loaded.tokenizer, context.clicked, device)
+                owned = torch.ones(len(candidates), len(clicked), dtype=torch.bool, device=device)
+                similarity = clicked_similarity(products, clicked, owned)
             click, _ = model.score(
-                query_vector.expand(len(candidates), -1), products, torch.from_numpy(rows).to(device)
+                query_vector.expand(len(candidates), -1), products, torch.from_numpy(rows).to(device), similarity
             )
         ranked = [RankedProduct(hit, float(score)) for hit, score in zip(candidates, click.float().cpu(), strict=True)]
         return sorted(ranked, key=lambda item: -item.score)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from recommender.errors import EventError
+from recommender.features import SESSION_CLICKS
 from retrieval.privacy import redact
 from retrieval.storage import SQLiteDatabase
 
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE TABLE IF NOT EXISTS copilot_feedback (
     feedback_id INTEGER PRIMARY KEY, session TEXT NOT NULL, suggestion_id TEXT NOT NULL, verdict TEXT NOT NULL,
     text TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS turns_by_session ON turns(session);
 CREATE INDEX IF NOT EXISTS impressions_by_turn ON impressions(turn_id);
 CREATE INDEX IF NOT EXISTS actions_by_impression ON actions(impression_id);
 """
@@ -185,6 +187,18 @@ class EventStore:
                 list(product_ids),
             ).fetchall()
         return {product_id: (int(shown), int(clicked or 0)) for product_id, shown, clicked in rows}
+
+    def clicked_products(self, session_id: str, limit: int = SESSION_CLICKS) -> list[str]:
+        """Products this session clicked or put in the cart, most recent first (the ranker's session signal)."""
+        with self._database.read() as connection:
+            rows = connection.execute(
+                "SELECT i.product_id, MAX(a.created_at) AS last FROM actions a "
+                "JOIN impressions i ON i.impression_id = a.impression_id JOIN turns t ON t.turn_id = i.turn_id "
+                "WHERE t.session = ? AND a.action IN ('click', 'add_to_cart') "
+                "GROUP BY i.product_id ORDER BY last DESC LIMIT ?",
+                (self.pseudonym(session_id), limit),
+            ).fetchall()
+        return [str(product_id) for product_id, _ in rows]
 
     def ctr_by(self, column: Literal["position", "channel", "ranker_version"]) -> list[tuple[Any, int, int]]:
         """(value, impressions, clicked impressions) grouped by position, channel or ranker version."""

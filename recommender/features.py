@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -15,9 +16,19 @@ from retrieval import Product
 _TOKEN = re.compile(r"[a-z0-9]+(?:[./][0-9]+)?")
 
 # The query–product cosine is not here: the model's own towers compute it (fine-tuned from the same MiniLM).
+# Word matches use light stemming ("doors" = "door") and character trigrams, because search terms are
+# misspelt ("vynal", "whirpool") far more often than listings are.
 FEATURE_NAMES = (
-    "lexical_coverage",  # share of the query's words the listing contains
+    "lexical_coverage",  # share of the query's (stemmed) words the listing contains
+    "fuzzy_coverage",  # mean over query words of their best match: 1 if present, else trigram containment
+    "weakest_word_match",  # the worst-matched query word: one missing word often makes a listing wrong
+    "head_word_match",  # the last query word, usually the kind of product ("deck *paint*")
+    "first_word_match",  # the first, often a brand or material
+    "bigram_coverage",  # share of the query's adjacent word pairs the listing contains in order
+    "trigram_containment",  # share of the whole query's character trigrams found in the listing
     "number_coverage",  # share of the query's numbers ("1/2", "65", "2.5") the listing contains
+    "log_query_words",  # longer queries ask for more, and fewer listings satisfy all of it
+    "log_title_words",
     "price_to_budget",  # price / price_max when the ledger has a budget, else 0
     "has_budget",
     "rating",  # rating / 5, 0 when unknown
@@ -25,18 +36,20 @@ FEATURE_NAMES = (
     "ctr_prior",  # smoothed click-through rate of the product over its impressions
     "category_match",  # the product's category is the ledger's
     "brand_match",
-    "clicked_similarity",  # best cosine to products this session clicked (filled in by the ranker)
+    "clicked_similarity",  # best cosine to products this session clicked (the model fills it from its own tower)
     "new_item",  # no impressions yet: ranked on content alone
-    "log_title_words",
 )
+
+
+SESSION_CLICKS = 10  # how many of a session's clicked products (most recent first) the ranker compares with
 
 
 @dataclass(frozen=True)
 class RankingContext:
-    """What the assistant knows besides the query: the constraint ledger and this session's clicks."""
+    """What the assistant knows besides the query: the constraint ledger and what this session clicked."""
 
     ledger: Mapping[str, object] = field(default_factory=dict)
-    clicked: Sequence[str] = ()
+    clicked: Sequence[Product] = ()  # most recent first
 
 
 @dataclass(frozen=True)
@@ -61,18 +74,81 @@ def product_text(product: Product) -> str:
     return " · ".join(part for part in (product.title, product.brand, product.category) if part)
 
 
+def _stem(word: str) -> str:
+    """Plural endings only: enough to match "doors" with "door" without a stemmer's surprises on part names."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us")):
+        return word[:-1]
+    return word
+
+
+def _trigrams(text: str) -> frozenset[str]:
+    padded = f"#{text}#"
+    return frozenset(padded[i : i + 3] for i in range(max(1, len(padded) - 2)))
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A text analysed once for matching: stems in order, their pairs, and character trigrams."""
+
+    stems: tuple[str, ...]
+    stem_set: frozenset[str]
+    bigrams: frozenset[tuple[str, str]]
+    word_trigrams: frozenset[str]  # of each word separately: for matching one query word
+    text_trigrams: frozenset[str]  # of the words joined: for the whole query, across word breaks
+
+
+@lru_cache(maxsize=65_536)  # serving sees the same listings turn after turn
+def _words(text: str) -> _Words:
+    stems = tuple(_stem(token) for token in tokens(text))
+    return _Words(
+        stems,
+        frozenset(stems),
+        frozenset(zip(stems, stems[1:], strict=False)),
+        frozenset().union(*(_trigrams(stem) for stem in stems)),
+        _trigrams("_".join(stems)),
+    )
+
+
+def _word_match(word: str, listing: _Words) -> float:
+    if word in listing.stem_set:
+        return 1.0
+    grams = _trigrams(word)
+    return len(grams & listing.word_trigrams) / len(grams)
+
+
+def _lexical(query: _Words, listing: _Words) -> list[float]:
+    if not query.stems:
+        return [0.0] * 6
+    matches = [_word_match(word, listing) for word in query.stems]
+    return [
+        sum(word in listing.stem_set for word in query.stems) / len(query.stems),
+        sum(matches) / len(matches),
+        min(matches),
+        matches[-1],
+        matches[0],
+        len(query.bigrams & listing.bigrams) / len(query.bigrams) if query.bigrams else 0.0,
+    ]
+
+
 def features(
     query: str, product: Product, signals: CandidateSignals, context: RankingContext
 ) -> npt.NDArray[np.float32]:
-    query_tokens = set(tokens(query))
-    listing = set(tokens(f"{product.title} {product.brand} {product.category}"))
-    numbers = {token for token in query_tokens if any(ch.isdigit() for ch in token)}
+    query_words = _words(query)
+    listing = _words(f"{product.title} {product.brand} {product.category}")
+    numbers = {word for word in query_words.stem_set if any(ch.isdigit() for ch in word)}
     budget = context.ledger.get("price_max")
     has_budget = isinstance(budget, int | float) and budget > 0
     category, brand = context.ledger.get("category"), context.ledger.get("brand")
     values = [
-        len(query_tokens & listing) / len(query_tokens) if query_tokens else 0.0,
-        len(numbers & listing) / len(numbers) if numbers else 0.0,
+        *_lexical(query_words, listing),
+        len(query_words.text_trigrams & listing.text_trigrams) / len(query_words.text_trigrams),
+        len(numbers & listing.stem_set) / len(numbers) if numbers else 0.0,
+        math.log1p(len(query_words.stems)),
+        math.log1p(len(product.title.split())),
         min(product.price / float(budget), 3.0) if has_budget else 0.0,  # type: ignore[arg-type]
         float(has_budget),
         (product.rating or 0.0) / 5.0,
@@ -80,8 +156,7 @@ def features(
         smoothed_ctr(signals.clicks, signals.impressions),
         float(bool(category) and product.category == category),
         float(bool(brand) and product.brand == brand),
-        0.0,
+        0.0,  # clicked_similarity: CtrModel.score fills it in from its product tower
         float(signals.impressions == 0),
-        math.log1p(len(product.title.split())),
     ]
     return np.asarray(values, dtype=np.float32)

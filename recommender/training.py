@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from recommender.ctr_model import CtrModel, CtrModelConfig
+from recommender.ctr_model import CtrModel, CtrModelConfig, clicked_similarity
 from recommender.errors import RecommenderError
 from recommender.evaluation import JudgedGroup, summarize
-from recommender.features import CandidateSignals, RankingContext, features, product_text
+from recommender.features import SESSION_CLICKS, CandidateSignals, RankingContext, features, product_text
 from retrieval import Product
 from retrieval.embeddings import pick_device, resolve_model_path
 
@@ -127,30 +129,37 @@ def examples_from_events(
     """One example per logged impression (time order); click = clicked or carted, cart = carted.
 
     Impressions of products no longer in the catalog are skipped. Relevance mirrors the labels
-    (1, 2 = clicked, 3 = carted) so the same metrics apply as for judgements.
+    (1, 2 = clicked, 3 = carted) so the same metrics apply as for judgements. Each turn's context holds
+    the products its session clicked in earlier turns, as the assistant passes them when serving.
     """
     products = catalog(list({str(row["product_id"]) for row in rows}))
     examples = []
-    for row in rows:
-        product = products.get(str(row["product_id"]))
-        if product is None:
+    clicked_before: dict[str, list[Product]] = defaultdict(list)  # session → clicked products, most recent first
+    for _, turn_rows in itertools.groupby(rows, key=lambda row: row["turn_id"]):
+        turn = [(row, products[str(row["product_id"])]) for row in turn_rows if str(row["product_id"]) in products]
+        if not turn:
             continue
-        carted = float(bool(row.get("add_to_cart")))
-        clicked = max(float(bool(row.get("click"))), carted)
-        ledger = json.loads(row["ledger"]) if isinstance(row.get("ledger"), str) else {}
-        examples.append(
-            RankingExample(
-                group=str(row["turn_id"]),
-                query=str(row["query"]),
-                product=product,
-                click=clicked,
-                cart=carted,
-                relevance=1.0 + clicked + carted,
-                position=int(row["position"]),
-                context=RankingContext(ledger=ledger),
-                time=float(row["created_at"]),
+        first = turn[0][0]
+        ledger = json.loads(first["ledger"]) if isinstance(first.get("ledger"), str) else {}
+        session = str(first.get("session", ""))
+        context = RankingContext(ledger=ledger, clicked=tuple(clicked_before[session][:SESSION_CLICKS]))
+        for row, product in turn:
+            carted = float(bool(row.get("add_to_cart")))
+            clicked = max(float(bool(row.get("click"))), carted)
+            examples.append(
+                RankingExample(
+                    group=str(row["turn_id"]),
+                    query=str(row["query"]),
+                    product=product,
+                    click=clicked,
+                    cart=carted,
+                    relevance=1.0 + clicked + carted,
+                    position=int(row["position"]),
+                    context=context,
+                    time=float(row["created_at"]),
+                )
             )
-        )
+        clicked_before[session][:0] = [product for row, product in turn if row.get("click") or row.get("add_to_cart")]
     return examples
 
 
@@ -225,10 +234,15 @@ class _Batcher:
         queries = list(dict.fromkeys(e.query for e in examples))
         # Pairs of one query share its encoding: batches hold whole query groups, so this saves most query passes.
         slot = {query: i for i, query in enumerate(queries)}
+        clicked, owned = _session_clicks(examples)
         return {
             "query": self.texts(queries, self.config.max_query_tokens),
             "query_index": torch.tensor([slot[e.query] for e in examples], device=self.device),
-            "product": self.texts([product_text(e.product) for e in examples], self.config.max_product_tokens),
+            # The sessions' clicked products go through the same tower pass, after the candidates.
+            "product": self.texts(
+                [product_text(e.product) for e in examples] + clicked, self.config.max_product_tokens
+            ),
+            "owned": torch.from_numpy(owned).to(self.device),
             "features": torch.from_numpy(
                 np.stack([features(e.query, e.product, e.signals, e.context) for e in examples])
             ).to(self.device),
@@ -237,6 +251,20 @@ class _Batcher:
             "cart": torch.tensor([e.cart for e in examples], device=self.device),
             "position": torch.tensor([e.position for e in examples], device=self.device),
         }
+
+
+def _session_clicks(examples: Sequence[RankingExample]) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """The distinct texts of the products the examples' sessions clicked, and rows × texts: whose click it was."""
+    texts = list(dict.fromkeys(product_text(product) for e in examples for product in e.context.clicked))
+    column = {text: j for j, text in enumerate(texts)}
+    owned = np.zeros((len(examples), len(texts)), dtype=bool)
+    for i, example in enumerate(examples):
+        owned[i, [column[product_text(product)] for product in example.context.clicked]] = True
+    return texts, owned
+
+
+def _clicked_similarity(product: Any, clicked: Any, owned: Any) -> Any:
+    return clicked_similarity(product, clicked, owned) if len(clicked) else None
 
 
 def _chunks(items: Sequence[RankingExample], size: int) -> Iterator[Sequence[RankingExample]]:
@@ -262,15 +290,21 @@ def score_examples(
             return dict(zip(texts, torch.cat(vectors).float(), strict=True)) if vectors else {}
 
         queries = encode(list(dict.fromkeys(e.query for e in examples)), model.config.max_query_tokens)
-        products = encode(
-            list(dict.fromkeys(product_text(e.product) for e in examples)), model.config.max_product_tokens
-        )
+        texts = [product_text(e.product) for e in examples] + _session_clicks(examples)[0]
+        products = encode(list(dict.fromkeys(texts)), model.config.max_product_tokens)
         scores: list[float] = []
         for chunk in _chunks(examples, batch_size):
             query = torch.stack([queries[e.query] for e in chunk])
             product = torch.stack([products[product_text(e.product)] for e in chunk])
+            clicked_texts, owned = _session_clicks(chunk)
+            clicked = torch.stack([products[text] for text in clicked_texts]) if clicked_texts else product[:0]
             feature_rows = np.stack([features(e.query, e.product, e.signals, e.context) for e in chunk])
-            click, _ = model.score(query, product, torch.from_numpy(feature_rows).to(device))
+            click, _ = model.score(
+                query,
+                product,
+                torch.from_numpy(feature_rows).to(device),
+                _clicked_similarity(product, clicked, torch.from_numpy(owned).to(device)),
+            )
             scores.extend(click.float().cpu().tolist())
     return scores
 
@@ -324,7 +358,12 @@ def train_ranker(
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
     encoder, tokenizer, dimension = load_encoder(config)
-    model = CtrModel(encoder, dimension, config).to(device)
+    model = CtrModel(encoder, dimension, config)
+    model.fit_feature_mask(
+        torch.from_numpy(np.stack([features(e.query, e.product, e.signals, e.context) for e in train])),
+        sessions_clicked=any(e.context.clicked for e in train),
+    )
+    model = model.to(device)
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     head_params = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
     groups = [{"params": head_params, "lr": args.head_learning_rate}]
@@ -358,8 +397,11 @@ def train_ranker(
             batch = batcher.batch([train[i] for i in order[start : start + args.batch_size]])
             with _autocast(device):
                 query = model.encode(**batch["query"])[batch["query_index"]]
-                product = model.encode(**batch["product"])
-                click, cart = model.score(query, product, batch["features"])
+                towers = model.encode(**batch["product"])
+                product, clicked = towers[: len(batch["click"])], towers[len(batch["click"]) :]
+                click, cart = model.score(
+                    query, product, batch["features"], _clicked_similarity(product, clicked, batch["owned"])
+                )
                 click = model.biased_click_logit(click, batch["position"])
                 loss = (
                     args.click_weight * bce(click.float(), batch["click"])

@@ -10,8 +10,16 @@ from assistant import Assistant
 from recommender import BaselineRanker, CtrRanker, EventStore, ModelRegistry, RankerArtifactError
 from recommender.ctr_model import CtrModelConfig
 from recommender.evaluation import JudgedGroup, bootstrap_difference, ndcg, summarize
+from recommender.features import FEATURE_NAMES, CandidateSignals, RankingContext, features
 from recommender.registry import ModelVersion, gate
-from recommender.training import RankerTrainingArguments, RankingExample, TrainingResult, score_examples, train_ranker
+from recommender.training import (
+    RankerTrainingArguments,
+    RankingExample,
+    TrainingResult,
+    examples_from_events,
+    score_examples,
+    train_ranker,
+)
 from retrieval import Product, Store
 
 CATEGORIES = {
@@ -199,3 +207,65 @@ def test_prepare_encodes_the_catalog_once_for_the_active_version(
     assert {product_id for product_id, _ in encoded} == {product.id for product in catalog}
     ranker.rank("tv", loaded_store_module.products.search("tv", None, 8))
     assert ranker._product_vectors.keys() == encoded.keys()  # served from the cache, nothing re-encoded
+
+
+def test_lexical_features_forgive_plurals_and_misspellings() -> None:
+    product = Product(id="p1", title="Whirlpool Stainless Steel Dishwasher", price=499.0)
+
+    def named(query: str) -> dict[str, float]:
+        return dict(zip(FEATURE_NAMES, features(query, product, CandidateSignals(), RankingContext()), strict=True))
+
+    exact, plural, misspelt, unrelated = (
+        named(q) for q in ("whirlpool dishwasher", "whirlpool dishwashers", "whirpool dishwasher", "garden hose")
+    )
+    assert exact["lexical_coverage"] == plural["lexical_coverage"] == 1.0
+    assert misspelt["lexical_coverage"] == 0.5 and 0.5 < misspelt["fuzzy_coverage"] < 1.0
+    assert misspelt["head_word_match"] == 1.0 and misspelt["first_word_match"] > unrelated["first_word_match"]
+    assert exact["bigram_coverage"] == 0.0 and named("stainless steel")["bigram_coverage"] == 1.0
+    assert unrelated["weakest_word_match"] < 0.5 and unrelated["trigram_containment"] < misspelt["trigram_containment"]
+
+
+def test_features_the_training_data_never_varied_are_held_at_their_training_value(
+    trained: tuple[TrainingResult, list[RankingExample]], loaded_store_module: Store, tmp_path: Path
+) -> None:
+    result, _ = trained
+    varied = dict(zip(FEATURE_NAMES, result.model.feature_varied.tolist(), strict=True))
+    assert varied["fuzzy_coverage"] and not varied["has_budget"] and not varied["clicked_similarity"]
+    registry = ModelRegistry(tmp_path / "ranker")
+    activate_synthetic(registry, result)
+    ranker = CtrRanker(registry, device="cpu")
+    hits = loaded_store_module.products.search("tv", None, 8)
+    # The synthetic pairs never had a budget: one in the ledger must not move scores the model cannot interpret.
+    with_budget = ranker.rank("tv", hits, RankingContext(ledger={"price_max": 50.0}))
+    assert [r.score for r in with_budget] == pytest.approx([r.score for r in ranker.rank("tv", hits)], abs=1e-5)
+
+
+def test_session_clicks_reach_training_examples_and_the_ranker(
+    trained: tuple[TrainingResult, list[RankingExample]], loaded_store_module: Store, tmp_path: Path
+) -> None:
+    events = EventStore.ephemeral()
+    assistant = Assistant(loaded_store_module, events=events)
+    first = assistant.reply("shopper", "a laptop")
+    events.log_action(first.products[1].impression_id or "", "click")
+    assistant.reply("shopper", "headphones")
+    assistant.reply("someone else", "headphones")
+    assert events.clicked_products("shopper") == [first.products[1].id]
+    assert events.clicked_products("someone else") == []
+
+    examples = examples_from_events(events.rows(), loaded_store_module.products.get)
+    clicked_by_turn = {e.group: [p.id for p in e.context.clicked] for e in examples}
+    assert list(clicked_by_turn.values()) == [[], [first.products[1].id], []]
+
+    result, _ = trained
+    result.model.feature_varied[FEATURE_NAMES.index("clicked_similarity")] = True  # as if trained on sessions
+    try:
+        registry = ModelRegistry(tmp_path / "ranker")
+        activate_synthetic(registry, result)
+        ranker = CtrRanker(registry, device="cpu")
+        hits = loaded_store_module.products.search("laptop", None, 8)
+        clicked = list(loaded_store_module.products.get([first.products[1].id]).values())
+        with_clicks = ranker.rank("laptop", hits, RankingContext(clicked=clicked))
+        without = ranker.rank("laptop", hits)
+    finally:
+        result.model.feature_varied[FEATURE_NAMES.index("clicked_similarity")] = False
+    assert [r.score for r in with_clicks] != pytest.approx([r.score for r in without], abs=1e-4)
