@@ -96,34 +96,40 @@ class _Words:
 
     stems: tuple[str, ...]
     stem_set: frozenset[str]
+    numbers: frozenset[str]  # stems with a digit: "65", "1/2", "2.5"
     bigrams: frozenset[tuple[str, str]]
-    word_trigrams: frozenset[str]  # of each word separately: for matching one query word
+    trigrams_per_word: tuple[frozenset[str], ...]
+    word_trigrams: frozenset[str]  # of all words, each separately: what one query word is matched against
     text_trigrams: frozenset[str]  # of the words joined: for the whole query, across word breaks
 
 
 @lru_cache(maxsize=65_536)  # serving sees the same listings turn after turn
 def _words(text: str) -> _Words:
     stems = tuple(_stem(token) for token in tokens(text))
+    per_word = tuple(_trigrams(stem) for stem in stems)
     return _Words(
         stems,
         frozenset(stems),
+        frozenset(stem for stem in stems if any(ch.isdigit() for ch in stem)),
         frozenset(zip(stems, stems[1:], strict=False)),
-        frozenset().union(*(_trigrams(stem) for stem in stems)),
+        per_word,
+        frozenset().union(*per_word),
         _trigrams("_".join(stems)),
     )
 
 
-def _word_match(word: str, listing: _Words) -> float:
+def _word_match(word: str, grams: frozenset[str], listing: _Words) -> float:
     if word in listing.stem_set:
         return 1.0
-    grams = _trigrams(word)
     return len(grams & listing.word_trigrams) / len(grams)
 
 
 def _lexical(query: _Words, listing: _Words) -> list[float]:
     if not query.stems:
         return [0.0] * 6
-    matches = [_word_match(word, listing) for word in query.stems]
+    matches = [
+        _word_match(word, grams, listing) for word, grams in zip(query.stems, query.trigrams_per_word, strict=True)
+    ]
     return [
         sum(word in listing.stem_set for word in query.stems) / len(query.stems),
         sum(matches) / len(matches),
@@ -139,14 +145,13 @@ def features(
 ) -> npt.NDArray[np.float32]:
     query_words = _words(query)
     listing = _words(f"{product.title} {product.brand} {product.category}")
-    numbers = {word for word in query_words.stem_set if any(ch.isdigit() for ch in word)}
     budget = context.ledger.get("price_max")
     has_budget = isinstance(budget, int | float) and budget > 0
     category, brand = context.ledger.get("category"), context.ledger.get("brand")
     values = [
         *_lexical(query_words, listing),
         len(query_words.text_trigrams & listing.text_trigrams) / len(query_words.text_trigrams),
-        len(numbers & listing.stem_set) / len(numbers) if numbers else 0.0,
+        len(query_words.numbers & listing.numbers) / len(query_words.numbers) if query_words.numbers else 0.0,
         math.log1p(len(query_words.stems)),
         math.log1p(len(product.title.split())),
         min(product.price / float(budget), 3.0) if has_budget else 0.0,  # type: ignore[arg-type]
