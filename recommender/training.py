@@ -142,7 +142,7 @@ def examples_from_events(
         first = turn[0][0]
         ledger = json.loads(first["ledger"]) if isinstance(first.get("ledger"), str) else {}
         session = str(first.get("session", ""))
-        context = RankingContext(ledger=ledger, clicked=tuple(clicked_before[session][:SESSION_CLICKS]))
+        context = RankingContext(ledger=ledger, clicked=tuple(clicked_before[session]))
         for row, product in turn:
             carted = float(bool(row.get("add_to_cart")))
             clicked = max(float(bool(row.get("click"))), carted)
@@ -159,7 +159,10 @@ def examples_from_events(
                     time=float(row["created_at"]),
                 )
             )
-        clicked_before[session][:0] = [product for row, product in turn if row.get("click") or row.get("add_to_cart")]
+        # Distinct products, most recent first, at most SESSION_CLICKS: what EventStore.clicked_products serves.
+        newly = {product.id: product for row, product in turn if row.get("click") or row.get("add_to_cart")}
+        earlier = [product for product in clicked_before[session] if product.id not in newly]
+        clicked_before[session] = [*newly.values(), *earlier][:SESSION_CLICKS]
     return examples
 
 
@@ -228,7 +231,7 @@ class _Batcher:
             "attention_mask": encoded["attention_mask"].to(self.device),
         }
 
-    def batch(self, examples: Sequence[RankingExample]) -> dict[str, Any]:
+    def batch(self, examples: Sequence[RankingExample], feature_rows: npt.NDArray[np.float32]) -> dict[str, Any]:
         import torch
 
         queries = list(dict.fromkeys(e.query for e in examples))
@@ -243,9 +246,7 @@ class _Batcher:
                 [product_text(e.product) for e in examples] + clicked, self.config.max_product_tokens
             ),
             "owned": torch.from_numpy(owned).to(self.device),
-            "features": torch.from_numpy(
-                np.stack([features(e.query, e.product, e.signals, e.context) for e in examples])
-            ).to(self.device),
+            "features": torch.from_numpy(feature_rows).to(self.device),
             "click": torch.tensor([e.click for e in examples], device=self.device),
             "relevance": torch.tensor([e.relevance for e in examples], device=self.device),
             "cart": torch.tensor([e.cart for e in examples], device=self.device),
@@ -253,9 +254,14 @@ class _Batcher:
         }
 
 
+def _clicked_texts(examples: Sequence[RankingExample]) -> list[str]:
+    """The distinct texts of the products the examples' sessions clicked."""
+    return list(dict.fromkeys(product_text(product) for e in examples for product in e.context.clicked))
+
+
 def _session_clicks(examples: Sequence[RankingExample]) -> tuple[list[str], npt.NDArray[np.bool_]]:
-    """The distinct texts of the products the examples' sessions clicked, and rows × texts: whose click it was."""
-    texts = list(dict.fromkeys(product_text(product) for e in examples for product in e.context.clicked))
+    """:func:`_clicked_texts`, and rows × texts: whose click it was."""
+    texts = _clicked_texts(examples)
     column = {text: j for j, text in enumerate(texts)}
     owned = np.zeros((len(examples), len(texts)), dtype=bool)
     for i, example in enumerate(examples):
@@ -290,7 +296,7 @@ def score_examples(
             return dict(zip(texts, torch.cat(vectors).float(), strict=True)) if vectors else {}
 
         queries = encode(list(dict.fromkeys(e.query for e in examples)), model.config.max_query_tokens)
-        texts = [product_text(e.product) for e in examples] + _session_clicks(examples)[0]
+        texts = [product_text(e.product) for e in examples] + _clicked_texts(examples)
         products = encode(list(dict.fromkeys(texts)), model.config.max_product_tokens)
         scores: list[float] = []
         for chunk in _chunks(examples, batch_size):
@@ -359,10 +365,8 @@ def train_ranker(
     device = pick_device(args.device)
     encoder, tokenizer, dimension = load_encoder(config)
     model = CtrModel(encoder, dimension, config)
-    model.fit_feature_mask(
-        torch.from_numpy(np.stack([features(e.query, e.product, e.signals, e.context) for e in train])),
-        sessions_clicked=any(e.context.clicked for e in train),
-    )
+    train_features = np.stack([features(e.query, e.product, e.signals, e.context) for e in train])
+    model.fit_feature_mask(torch.from_numpy(train_features), sessions_clicked=any(e.context.clicked for e in train))
     model = model.to(device)
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     head_params = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
@@ -394,7 +398,8 @@ def train_ranker(
             if step >= total or stale >= args.patience:
                 break
             model.train()
-            batch = batcher.batch([train[i] for i in order[start : start + args.batch_size]])
+            rows = order[start : start + args.batch_size]
+            batch = batcher.batch([train[i] for i in rows], train_features[rows])
             with _autocast(device):
                 query = model.encode(**batch["query"])[batch["query_index"]]
                 towers = model.encode(**batch["product"])
