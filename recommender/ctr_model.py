@@ -8,8 +8,9 @@ A position-bias term is added to the click logit in training only (debiasing) an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -70,6 +71,7 @@ class CtrModel(nn.Module):
             encoder = get_peft_model(encoder, adapters)
         self.encoder = encoder
         self.config = config
+        self.dimension = dimension
         width = 2 * dimension + 1 + len(FEATURE_NAMES)
         # A feature the training data never varied (ratings when the judgements have none, budgets, click
         # history) has no learned meaning: serving holds it at its training value instead of feeding the
@@ -121,6 +123,26 @@ class CtrModel(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return nn.functional.normalize(pooled, dim=-1)
+
+    def encode_texts(self, tokenizer: Any, texts: Sequence[str], max_tokens: int, chunk_size: int) -> torch.Tensor:
+        """:meth:`encode` of ``texts``, in their order, on the model's device.
+
+        Texts go through in chunks of similar length, each padded only to its own longest: one batch padded
+        to its longest title spends about half its work on padding (Home Depot titles: 20 tokens on average;
+        batches of 64 pad them to 39).
+        """
+        device = self.feature_fill.device
+        if not texts:
+            return torch.empty((0, self.dimension), device=device)
+        token_ids = tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        vectors = []
+        for start in range(0, len(order), chunk_size):
+            chunk = tokenizer.pad(
+                {"input_ids": [token_ids[i] for i in order[start : start + chunk_size]]}, return_tensors="pt"
+            )
+            vectors.append(self.encode(chunk["input_ids"].to(device), chunk["attention_mask"].to(device)))
+        return torch.cat(vectors)[torch.argsort(torch.tensor(order, device=device))]
 
     def score(
         self,

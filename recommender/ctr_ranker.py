@@ -23,6 +23,7 @@ from retrieval.embeddings import pick_device
 logger = logging.getLogger(__name__)
 MAX_CANDIDATES = 100
 _QUERY_CACHE = 1024
+_ENCODE_CHUNK = 64
 _QUERY_ONNX = "query_encoder.onnx"
 _PROBES = ["4k tv under 500", "cordless drill with battery", "what is your return policy?"]
 
@@ -106,8 +107,8 @@ class CtrRanker:
         history = self.events.product_history([hit.product.id for hit in candidates]) if self.events else {}
         device = next(model.parameters()).device
         with torch.inference_mode():
-            query_vector = self._query_vector(loaded, query, device)
-            products = self._products(model, loaded.tokenizer, [hit.product for hit in candidates], device)
+            query_vector = self._query_vector(loaded, query)
+            products = self._products(model, loaded.tokenizer, [hit.product for hit in candidates])
             rows = np.stack(
                 [
                     features(query, hit.product, CandidateSignals(*history.get(hit.product.id, (0, 0))), context)
@@ -116,7 +117,7 @@ class CtrRanker:
             )
             similarity = None
             if context.clicked:
-                clicked = self._products(model, loaded.tokenizer, context.clicked, device)
+                clicked = self._products(model, loaded.tokenizer, context.clicked)
                 owned = torch.ones(len(candidates), len(clicked), dtype=torch.bool, device=device)
                 similarity = clicked_similarity(products, clicked, owned)
             click, _ = model.score(
@@ -135,12 +136,11 @@ class CtrRanker:
         loaded = self._model()
         if loaded is None:
             return
-        device = next(loaded.model.parameters()).device
         with torch.inference_mode():
             for start in range(0, len(products), batch_size):
-                self._products(loaded.model, loaded.tokenizer, products[start : start + batch_size], device)
+                self._products(loaded.model, loaded.tokenizer, products[start : start + batch_size])
 
-    def _products(self, model: CtrModel, tokenizer: Any, products: Sequence[Product], device: Any) -> Any:
+    def _products(self, model: CtrModel, tokenizer: Any, products: Sequence[Product]) -> Any:
         import torch
 
         # The tower reads only product_text, so that text is the exact cache key (an edited title re-encodes).
@@ -148,14 +148,13 @@ class CtrRanker:
         keys = [(product.id, product_text(product)) for product in products]
         missing = list({key: None for key in keys if key not in cache})
         if missing:
-            vectors = self._encode(
-                model, tokenizer, [text for _, text in missing], model.config.max_product_tokens, device
-            )
+            texts = [text for _, text in missing]
+            vectors = model.encode_texts(tokenizer, texts, model.config.max_product_tokens, _ENCODE_CHUNK)
             for key, vector in zip(missing, vectors, strict=True):
                 cache[key] = vector
         return torch.stack([cache[key] for key in keys])
 
-    def _query_vector(self, loaded: _Loaded, query: str, device: Any) -> Any:
+    def _query_vector(self, loaded: _Loaded, query: str) -> Any:
         """One encoder pass per distinct message: relaxing a constraint re-ranks for the same words."""
         import torch
 
@@ -166,16 +165,11 @@ class CtrRanker:
             if loaded.query_session is not None:
                 vector = torch.from_numpy(onnx_mean_pooled(loaded.query_session, loaded.tokenizer, [query], max_tokens))
             else:
-                vector = self._encode(loaded.model, loaded.tokenizer, [query], max_tokens, device)
+                vector = loaded.model.encode_texts(loaded.tokenizer, [query], max_tokens, _ENCODE_CHUNK)
             if len(self._query_vectors) >= _QUERY_CACHE:
                 self._query_vectors.pop(next(iter(self._query_vectors)))
             self._query_vectors[key] = vector
         return vector
-
-    @staticmethod
-    def _encode(model: CtrModel, tokenizer: Any, texts: list[str], max_tokens: int, device: Any) -> Any:
-        encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
-        return model.encode(encoded["input_ids"].to(device), encoded["attention_mask"].to(device))
 
 
 def _query_session(name: str, path: Path, model: CtrModel, tokenizer: Any) -> Any | None:
@@ -187,7 +181,7 @@ def _query_session(name: str, path: Path, model: CtrModel, tokenizer: Any) -> An
             export_onnx_transformer(model.encoder, tokenizer, path)
         session = onnx_session(path, spinning=False)
         with torch.inference_mode():
-            reference = CtrRanker._encode(model, tokenizer, _PROBES, model.config.max_query_tokens, "cpu").numpy()
+            reference = model.encode_texts(tokenizer, _PROBES, model.config.max_query_tokens, _ENCODE_CHUNK).numpy()
         agreement = float(
             (onnx_mean_pooled(session, tokenizer, _PROBES, model.config.max_query_tokens) * reference).sum(axis=1).min()
         )

@@ -216,42 +216,30 @@ def load_encoder(config: CtrModelConfig) -> tuple[Any, Any, int]:
     return encoder, tokenizer, int(encoder.config.hidden_size)
 
 
-class _Batcher:
-    """Tokenises and tensorises examples for one device."""
+# Texts per encoder pass in training: a batch's 64 titles in four chunks of similar length.
+TRAINING_CHUNK = 16
 
-    def __init__(self, tokenizer: Any, config: CtrModelConfig, device: str) -> None:
-        self.tokenizer = tokenizer
-        self.config = config
-        self.device = device
 
-    def texts(self, texts: Sequence[str], max_tokens: int) -> dict[str, Any]:
-        encoded = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
-        return {
-            "input_ids": encoded["input_ids"].to(self.device),
-            "attention_mask": encoded["attention_mask"].to(self.device),
-        }
+def _batch(examples: Sequence[RankingExample], feature_rows: npt.NDArray[np.float32], device: str) -> dict[str, Any]:
+    """Texts to encode and tensors on ``device`` for one training step."""
+    import torch
 
-    def batch(self, examples: Sequence[RankingExample], feature_rows: npt.NDArray[np.float32]) -> dict[str, Any]:
-        import torch
-
-        queries = list(dict.fromkeys(e.query for e in examples))
-        # Pairs of one query share its encoding: batches hold whole query groups, so this saves most query passes.
-        slot = {query: i for i, query in enumerate(queries)}
-        clicked, owned = _session_clicks(examples)
-        return {
-            "query": self.texts(queries, self.config.max_query_tokens),
-            "query_index": torch.tensor([slot[e.query] for e in examples], device=self.device),
-            # The sessions' clicked products go through the same tower pass, after the candidates.
-            "product": self.texts(
-                [product_text(e.product) for e in examples] + clicked, self.config.max_product_tokens
-            ),
-            "owned": torch.from_numpy(owned).to(self.device),
-            "features": torch.from_numpy(feature_rows).to(self.device),
-            "click": torch.tensor([e.click for e in examples], device=self.device),
-            "relevance": torch.tensor([e.relevance for e in examples], device=self.device),
-            "cart": torch.tensor([e.cart for e in examples], device=self.device),
-            "position": torch.tensor([e.position for e in examples], device=self.device),
-        }
+    queries = list(dict.fromkeys(e.query for e in examples))
+    # Pairs of one query share its encoding: batches hold whole query groups, so this saves most query passes.
+    slot = {query: i for i, query in enumerate(queries)}
+    clicked, owned = _session_clicks(examples)
+    return {
+        "queries": queries,
+        "query_index": torch.tensor([slot[e.query] for e in examples], device=device),
+        # The sessions' clicked products go through the same tower pass, after the candidates.
+        "products": [product_text(e.product) for e in examples] + clicked,
+        "owned": torch.from_numpy(owned).to(device),
+        "features": torch.from_numpy(feature_rows).to(device),
+        "click": torch.tensor([e.click for e in examples], device=device),
+        "relevance": torch.tensor([e.relevance for e in examples], device=device),
+        "cart": torch.tensor([e.cart for e in examples], device=device),
+        "position": torch.tensor([e.position for e in examples], device=device),
+    }
 
 
 def _clicked_texts(examples: Sequence[RankingExample]) -> list[str]:
@@ -284,16 +272,12 @@ def score_examples(
     """Click logits (no position term), in order; each distinct query and product is encoded once."""
     import torch
 
-    batcher = _Batcher(tokenizer, model.config, device)
     model.eval()
     with torch.inference_mode(), _autocast(device):
 
         def encode(texts: list[str], max_tokens: int) -> dict[str, torch.Tensor]:
-            vectors = [
-                model.encode(**batcher.texts(texts[i : i + batch_size], max_tokens))
-                for i in range(0, len(texts), batch_size)
-            ]
-            return dict(zip(texts, torch.cat(vectors).float(), strict=True)) if vectors else {}
+            vectors = model.encode_texts(tokenizer, texts, max_tokens, chunk_size=batch_size)
+            return dict(zip(texts, vectors.float(), strict=True))
 
         queries = encode(list(dict.fromkeys(e.query for e in examples)), model.config.max_query_tokens)
         texts = [product_text(e.product) for e in examples] + _clicked_texts(examples)
@@ -383,7 +367,6 @@ def train_ranker(
     )
     scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")
     bce = torch.nn.BCEWithLogitsLoss()
-    batcher = _Batcher(tokenizer, config, device)
     by_group: dict[str, list[int]] = defaultdict(list)
     for i, example in enumerate(train):
         by_group[example.group].append(i)
@@ -399,10 +382,11 @@ def train_ranker(
                 break
             model.train()
             rows = order[start : start + args.batch_size]
-            batch = batcher.batch([train[i] for i in rows], train_features[rows])
+            batch = _batch([train[i] for i in rows], train_features[rows], device)
             with _autocast(device):
-                query = model.encode(**batch["query"])[batch["query_index"]]
-                towers = model.encode(**batch["product"])
+                query = model.encode_texts(tokenizer, batch["queries"], config.max_query_tokens, TRAINING_CHUNK)
+                query = query[batch["query_index"]]
+                towers = model.encode_texts(tokenizer, batch["products"], config.max_product_tokens, TRAINING_CHUNK)
                 product, clicked = towers[: len(batch["click"])], towers[len(batch["click"]) :]
                 click, cart = model.score(
                     query, product, batch["features"], _clicked_similarity(product, clicked, batch["owned"])

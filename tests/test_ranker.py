@@ -269,3 +269,19 @@ def test_session_clicks_reach_training_examples_and_the_ranker(
     finally:
         result.model.feature_varied[FEATURE_NAMES.index("clicked_similarity")] = False
     assert [r.score for r in with_clicks] != pytest.approx([r.score for r in without], abs=1e-4)
+
+
+def test_texts_encoded_in_length_chunks_match_one_padded_batch(
+    trained: tuple[TrainingResult, list[RankingExample]],
+) -> None:
+    import torch
+
+    result, _ = trained
+    model, tokenizer = result.model.eval(), result.tokenizer
+    texts = ["tv", "a very long title of a laptop with sixteen gigabytes of memory and a backlit keyboard", "earbuds"]
+    padded = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        whole = model.encode(padded["input_ids"], padded["attention_mask"])
+        chunked = model.encode_texts(tokenizer, texts, max_tokens=64, chunk_size=2)
+        assert model.encode_texts(tokenizer, [], max_tokens=64, chunk_size=2).shape == (0, model.dimension)
+    assert torch.allclose(chunked, whole, atol=1e-5)
