@@ -184,7 +184,7 @@ def _run_catalog(
         store = Store.persistent(settings=settings, embedder=embedder)
         result = {
             "catalog": name,
-            "backend": type(embedder).__name__,
+            "backend": f"{type(embedder).__name__} ({embedder.name})",
             "products": loaded,
             "skipped": outcome.report.skipped,
             "ingest_s": ingest_s,
@@ -202,7 +202,9 @@ def main() -> None:
     parser.add_argument("--homedepot", type=Path, default=SHARED_DATA / "homedepot", help="folder with products.csv")
     parser.add_argument("--limit", type=int, default=None, help="only the first N Home Depot products")
     parser.add_argument("--queries", type=int, default=200, help="Home Depot dev queries to time")
-    parser.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto", help="embedding backend")
+    parser.add_argument(
+        "--backend", choices=["auto", "torch", "onnx", "onnx-int8"], default="auto", help="embedding backend"
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable figures only")
     args = parser.parse_args()
 

@@ -28,15 +28,27 @@ if TYPE_CHECKING:
     import torch
 
 _META_FILE = "shopassist-onnx.json"
+_FULL_PRECISION_FILE = "model.onnx"
+_INT8_FILE = "model-int8.onnx"
+# Worst probe cosine an int8 export may have to the PyTorch model (measured: 0.975 worst of 3,000 titles).
+_INT8_AGREEMENT = 0.95
 _PROBES = ["4k tv under 500", "What is your return policy?", "Sony WH-1000XM5 noise cancelling headphones"]
 
 
 class OnnxEmbedder:
-    """Same ``Embedder`` protocol; the model is exported/loaded on first use, never in the constructor."""
+    """Same ``Embedder`` protocol; the model is exported/loaded on first use, never in the constructor.
 
-    def __init__(self, model: str = BUNDLED_MODEL_NAME, *, cache_dir: Path, batch_size: int = 64) -> None:
+    ``int8``: weights quantised per output channel (dynamic int8 matrix products), about 1.5× the
+    throughput on the CPU for vectors at cosine ≈ 0.99 to full precision. Its vectors are not the full
+    model's, so it has its own name and an index built with one asks for a re-index under the other.
+    """
+
+    def __init__(
+        self, model: str = BUNDLED_MODEL_NAME, *, cache_dir: Path, batch_size: int = 64, int8: bool = False
+    ) -> None:
         self._model_name = model
         self.batch_size = batch_size
+        self.int8 = int8
         self.model_dir = cache_dir / re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")
         self._session: onnxruntime.InferenceSession | None = None
         self._tokenizer: Any = None
@@ -45,11 +57,11 @@ class OnnxEmbedder:
 
     @property
     def name(self) -> str:
-        return self._model_name
+        return f"{self._model_name} (int8)" if self.int8 else self._model_name
 
     @property
     def model_path(self) -> Path:
-        return self.model_dir / "model.onnx"
+        return self.model_dir / (_INT8_FILE if self.int8 else _FULL_PRECISION_FILE)
 
     def _ensure_loaded(self) -> onnxruntime.InferenceSession:
         with self._lock:
@@ -75,7 +87,7 @@ class OnnxEmbedder:
         return session
 
     def _export(self) -> SentenceTransformerEmbedder:
-        """Export the PyTorch model's transformer; the file appears only when complete (atomic rename)."""
+        """Export the PyTorch model's transformer (then quantise it for int8); files appear only when complete."""
         import torch
 
         reference = SentenceTransformerEmbedder(self._model_name, device="cpu")
@@ -90,13 +102,17 @@ class OnnxEmbedder:
         (self.model_dir / _META_FILE).write_text(
             json.dumps({"source": self._model_name, "max_seq_length": model.max_seq_length})
         )
-        export_onnx_transformer(cast(torch.nn.Module, model[0].auto_model), model.tokenizer, self.model_path)
+        full_precision = self.model_dir / _FULL_PRECISION_FILE
+        if not full_precision.is_file():
+            export_onnx_transformer(cast(torch.nn.Module, model[0].auto_model), model.tokenizer, full_precision)
+        if self.int8:
+            _quantize_int8(full_precision, self.model_path)
         return reference
 
     def _verify(self, reference: SentenceTransformerEmbedder) -> None:
         """A fresh export must give the PyTorch model's vectors, or it is removed and refused."""
         agreement = float(np.sum(self._encode(_PROBES) * reference.embed(_PROBES), axis=1).min())
-        if agreement < 0.9999:
+        if agreement < (_INT8_AGREEMENT if self.int8 else 0.9999):
             self._session = None
             self.model_path.unlink()
             raise EmbeddingError(
@@ -155,6 +171,18 @@ def export_onnx_transformer(transformer: torch.nn.Module, tokenizer: Any, target
             opset_version=17,
             dynamo=False,
         )
+        os.replace(staged, target)
+
+
+def _quantize_int8(source: Path, target: Path) -> None:
+    """Per-channel int8 weights for the matrix products; one scale per tensor moved MiniLM's vectors to cosine
+    0.86 on Home Depot titles, one per output channel keeps 0.99."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        staged = Path(scratch) / target.name
+        quantize_dynamic(source, staged, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
         os.replace(staged, target)
 
 

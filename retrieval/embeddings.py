@@ -112,11 +112,14 @@ def embedder_from_settings(settings: Settings) -> Embedder:
     backend = settings.embedding_backend
     if backend == "auto":
         backend = "torch" if pick_device(settings.embedding_device) == "cuda" else "onnx"
-    if backend == "onnx":
+    if backend in ("onnx", "onnx-int8"):
         from retrieval._onnx import OnnxEmbedder
 
         return OnnxEmbedder(
-            settings.embedding_model, cache_dir=settings.models_path / "onnx", batch_size=settings.embedding_batch_size
+            settings.embedding_model,
+            cache_dir=settings.models_path / "onnx",
+            batch_size=settings.embedding_batch_size,
+            int8=backend == "onnx-int8",
         )
     return SentenceTransformerEmbedder(
         settings.embedding_model, device=settings.embedding_device, batch_size=settings.embedding_batch_size

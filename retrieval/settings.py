@@ -40,8 +40,10 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or local path; the default is bundled (offline).",
     )
     embedding_device: Literal["auto", "cpu", "cuda"] = "auto"
-    embedding_backend: Literal["auto", "torch", "onnx"] = Field(
-        "auto", description="auto = ONNX Runtime on the CPU (faster queries), PyTorch on CUDA."
+    embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description="auto = ONNX Runtime on the CPU (faster queries), PyTorch on CUDA; onnx-int8 = quantised "
+        "weights, ≈1.5× faster CPU encoding for vectors at cosine ≈0.99 to full precision (needs a re-index).",
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096)
 

@@ -50,3 +50,29 @@ def test_settings_pick_onnx_on_the_cpu(tmp_path: Path, products_csv: Path) -> No
     assert store.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
     assert (tmp_path / "models" / "onnx").is_dir()
     store.close()
+
+
+def test_int8_backend_stays_close_to_full_precision_and_needs_its_own_index(
+    tmp_path: Path, products_csv: Path, minilm: SentenceTransformerEmbedder
+) -> None:
+    from retrieval import IndexMismatchError, ingest_products
+
+    settings = Settings(data_dir=tmp_path, embedding_device="cpu")
+    store = Store.persistent(settings=settings)
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    store.close()
+
+    int8_settings = settings.model_copy(update={"embedding_backend": "onnx-int8"})
+    int8 = embedder_from_settings(int8_settings)
+    texts = ["4k tv under 500", "LG OLED65C3PUA 65 inch OLED TV", "What is your return policy?"]
+    cosines = np.sum(int8.embed(texts) * minilm.embed(texts), axis=1)
+    assert isinstance(int8, OnnxEmbedder) and int8.model_path.name == "model-int8.onnx"
+    assert cosines.min() > 0.95 and cosines.max() < 0.99999  # quantised for real, and still the same model
+    assert int8.name == f"{minilm.name} (int8)"
+
+    store = Store.persistent(settings=int8_settings)
+    with pytest.raises(IndexMismatchError, match="reindex"):
+        store.products.check_model()
+    store.products.reindex()
+    assert store.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
+    store.close()
