@@ -8,6 +8,7 @@ exported once from the local PyTorch model into the data directory and verified 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -179,11 +180,22 @@ def _quantize_int8(source: Path, target: Path) -> None:
     0.86 on Home Depot titles, one per output channel keeps 0.99."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        staged = Path(scratch) / target.name
-        quantize_dynamic(source, staged, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-        os.replace(staged, target)
+    def not_preprocessing_advice(record: logging.LogRecord) -> bool:
+        # The quantiser suggests a shape-inference pass meant for static (calibrated) quantisation.
+        return "pre-processing" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(not_preprocessing_advice)
+    try:
+        with tempfile.TemporaryDirectory(dir=target.parent) as scratch, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            staged = Path(scratch) / target.name
+            quantize_dynamic(
+                source, staged, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
+            )
+            os.replace(staged, target)
+    finally:
+        root.removeFilter(not_preprocessing_advice)
 
 
 def onnx_session(path: Path, *, spinning: bool = True) -> onnxruntime.InferenceSession:
