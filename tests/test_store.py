@@ -64,9 +64,12 @@ def test_strict_ingest_writes_nothing(store: Store, products_csv: Path, tmp_path
     assert store.products.count() == 0
 
 
+@pytest.mark.parametrize("failing", ["vector write", "sqlite transaction"])
 def test_failed_ingest_leaves_the_previous_catalog_serving(
-    store: Store, products_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, products_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
+    from chromadb.api.models.Collection import Collection
+
     ingest_products(store, products_csv, FIXTURE_MAPPING)
     changed = _rewrite(products_csv, tmp_path / "v2.csv", {"$379.99": "$279.99", "$449.99": "$399.99"})
     original = Product.lexical_text
@@ -76,7 +79,13 @@ def test_failed_ingest_leaves_the_previous_catalog_serving(
             raise RuntimeError("disk on fire")
         return original(product)
 
-    monkeypatch.setattr(Product, "lexical_text", fail_on_lenovo)
+    def fail_to_write(*args: object, **kwargs: object) -> None:  # runs on the ingest's writer thread
+        raise RuntimeError("disk on fire")
+
+    if failing == "vector write":
+        monkeypatch.setattr(Collection, "upsert", fail_to_write)
+    else:
+        monkeypatch.setattr(Product, "lexical_text", fail_on_lenovo)
     with pytest.raises(RuntimeError, match="disk on fire"):
         ingest_products(store, changed, FIXTURE_MAPPING)
     monkeypatch.undo()
