@@ -334,7 +334,10 @@ def train_ranker_command(
         int | None,
         typer.Option("--simulate", help="Train on N simulated sessions over the catalog (SYNTHETIC clicks)."),
     ] = None,
-    dev: Annotated[Path | None, typer.Option("--dev", help="Judgements to evaluate and stop early on.")] = None,
+    dev: Annotated[
+        Path | None,
+        typer.Option("--dev", help="Judgements to evaluate and stop early on (default: 10 % of the queries held out)."),
+    ] = None,
     finetune: Annotated[
         str, typer.Option("--finetune", help="head | last-1 | last-2 | last-3 | lora | full (what is trained)")
     ] = "last-2",
@@ -358,6 +361,7 @@ def train_ranker_command(
         examples_from_events,
         fingerprint,
         load_judgements,
+        query_split,
         time_split,
         train_ranker,
     )
@@ -381,7 +385,10 @@ def train_ranker_command(
     else:
         assert judgements is not None
         train = load_judgements(judgements, threshold=threshold, limit=limit)
-        dev_examples = load_judgements(dev, threshold=threshold) if dev else []
+        if dev is None:
+            train, dev_examples = query_split(train)
+        else:
+            dev_examples = load_judgements(dev, threshold=threshold)
         source = str(judgements)
     if not train:
         raise typer.BadParameter("no training examples")

@@ -178,6 +178,21 @@ def time_split(
     return [e for e in examples if e.group not in cut], [e for e in examples if e.group in cut]
 
 
+def query_split(
+    examples: Sequence[RankingExample], dev_fraction: float = 0.1
+) -> tuple[list[RankingExample], list[RankingExample]]:
+    """Whole queries held out by a stable hash of their group: judgements have no time order to split on.
+
+    A query's products never straddle the split, so the dev figures measure queries the model has not seen.
+    """
+    cut = int(dev_fraction * 10_000)
+
+    def held_out(group: str) -> bool:
+        return int.from_bytes(hashlib.sha1(group.encode()).digest()[:4], "big") % 10_000 < cut
+
+    return [e for e in examples if not held_out(e.group)], [e for e in examples if held_out(e.group)]
+
+
 def groups_of(examples: Sequence[RankingExample], threshold: float) -> list[tuple[JudgedGroup, list[int]]]:
     """Judged groups and, for each, the indexes of its examples."""
     indexes: dict[str, list[int]] = defaultdict(list)

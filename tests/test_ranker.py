@@ -17,6 +17,7 @@ from recommender.training import (
     RankingExample,
     TrainingResult,
     examples_from_events,
+    query_split,
     score_examples,
     train_ranker,
 )
@@ -285,3 +286,16 @@ def test_texts_encoded_in_length_chunks_match_one_padded_batch(
         chunked = model.encode_texts(tokenizer, texts, max_tokens=64, chunk_size=2)
         assert model.encode_texts(tokenizer, [], max_tokens=64, chunk_size=2).shape == (0, model.dimension)
     assert torch.allclose(chunked, whole, atol=1e-5)
+
+
+def test_query_split_holds_out_whole_queries_stably() -> None:
+    product = Product(id="p", title="a lamp", price=1.0)
+    examples = [
+        RankingExample(group=f"q{i // 3}", query=f"query {i // 3}", product=product, click=0.0, cart=0.0, relevance=1.0)
+        for i in range(3_000)
+    ]
+    train, dev = query_split(examples, dev_fraction=0.1)
+    train_groups, dev_groups = {e.group for e in train}, {e.group for e in dev}
+    assert not train_groups & dev_groups and len(train) + len(dev) == len(examples)
+    assert 60 <= len(dev_groups) <= 140  # about a tenth of the 1,000 queries
+    assert {e.group for e in query_split(examples[::-1], dev_fraction=0.1)[1]} == dev_groups  # not order-dependent
