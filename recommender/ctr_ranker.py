@@ -17,7 +17,7 @@ from recommender.events import EventStore
 from recommender.features import CandidateSignals, RankingContext, features, product_text
 from recommender.ranking import BaselineRanker, RankedProduct
 from recommender.registry import ModelRegistry
-from retrieval import Product, ProductHit, export_onnx_transformer, onnx_mean_pooled, onnx_session, tokenize_batch
+from retrieval import Product, ProductHit, export_onnx_transformer, onnx_mean_pooled, onnx_session
 from retrieval.embeddings import pick_device
 
 logger = logging.getLogger(__name__)
@@ -163,8 +163,7 @@ class CtrRanker:
         if vector is None:
             max_tokens = loaded.model.config.max_query_tokens
             if loaded.query_session is not None:
-                encoded = tokenize_batch(loaded.tokenizer, [query], max_tokens)
-                vector = torch.from_numpy(onnx_mean_pooled(loaded.query_session, encoded))
+                vector = torch.from_numpy(onnx_mean_pooled(loaded.query_session, loaded.tokenizer, [query], max_tokens))
             else:
                 vector = loaded.model.encode_texts(loaded.tokenizer, [query], max_tokens, _ENCODE_CHUNK)
             if len(self._query_vectors) >= _QUERY_CACHE:
@@ -183,8 +182,9 @@ def _query_session(name: str, path: Path, model: CtrModel, tokenizer: Any) -> An
         session = onnx_session(path, spinning=False)
         with torch.inference_mode():
             reference = model.encode_texts(tokenizer, _PROBES, model.config.max_query_tokens, _ENCODE_CHUNK).numpy()
-        probes = tokenize_batch(tokenizer, _PROBES, model.config.max_query_tokens)
-        agreement = float((onnx_mean_pooled(session, probes) * reference).sum(axis=1).min())
+        agreement = float(
+            (onnx_mean_pooled(session, tokenizer, _PROBES, model.config.max_query_tokens) * reference).sum(axis=1).min()
+        )
         if agreement < 0.9999:
             raise ValueError(f"the export does not reproduce the model (cosine {agreement:.4f})")
     except Exception as error:  # noqa: BLE001 - export and runtime raise untyped errors; PyTorch still works

@@ -1,7 +1,7 @@
 """Catalog and FAQ ingestion and semantic + lexical retrieval (the bottom layer of shopassist)."""
 
 from retrieval._document_index import IngestMode, IngestReport
-from retrieval._onnx import OnnxEmbedder, export_onnx_transformer, onnx_mean_pooled, onnx_session, tokenize_batch
+from retrieval._onnx import OnnxEmbedder, export_onnx_transformer, onnx_mean_pooled, onnx_session
 from retrieval.catalog import FaqIndex, ProductIndex, Store
 from retrieval.demo import DEMO_PRODUCT_MAPPING, demo_catalog_path, demo_faq_path
 from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, pick_device
@@ -28,7 +28,6 @@ __all__ = [
     "export_onnx_transformer",
     "onnx_mean_pooled",
     "onnx_session",
-    "tokenize_batch",
     "Product",
     "ProductHit",
     "ProductIndex",

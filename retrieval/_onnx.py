@@ -15,7 +15,6 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -46,24 +45,14 @@ class OnnxEmbedder:
     """
 
     def __init__(
-        self,
-        model: str = BUNDLED_MODEL_NAME,
-        *,
-        cache_dir: Path,
-        batch_size: int = 32,
-        int8: bool = False,
-        workers: int | None = None,
+        self, model: str = BUNDLED_MODEL_NAME, *, cache_dir: Path, batch_size: int = 64, int8: bool = False
     ) -> None:
         self._model_name = model
         self.batch_size = batch_size
-        self.workers = workers
         self.int8 = int8
         self.model_dir = cache_dir / re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")
         self._session: onnxruntime.InferenceSession | None = None
-        self._bulk_sessions: list[onnxruntime.InferenceSession] = []
         self._tokenizer: Any = None
-        # Hugging Face's fast tokenizers are not safe to call from several threads at once.
-        self._tokenizer_lock = threading.Lock()
         self._max_length = 256
         self._lock = threading.Lock()
 
@@ -136,45 +125,17 @@ class OnnxEmbedder:
         shape = self._ensure_loaded().get_outputs()[0].shape
         return int(shape[-1])
 
-    def _encode(self, texts: Sequence[str], session: onnxruntime.InferenceSession | None = None) -> Vectors:
-        with self._tokenizer_lock:
-            encoded = tokenize_batch(self._tokenizer, texts, self._max_length)
+    def _encode(self, texts: Sequence[str]) -> Vectors:
         assert self._session is not None
-        return onnx_mean_pooled(session or self._session, encoded)
-
-    def _ensure_bulk_sessions(self) -> list[onnxruntime.InferenceSession]:
-        """One single-threaded session per worker (default: per core), for encodes of many batches.
-
-        Measured on 2 cores, Home Depot titles: int8 307 titles/s against 241 for one two-threaded session
-        (its dynamic quantisation of activations between the matrix products runs on one thread); full
-        precision alike (191 against 189). Created on the first bulk encode, so a server answering single
-        queries never holds them.
-        """
-        with self._lock:
-            if not self._bulk_sessions:
-                count = self.workers or _cores()
-                self._bulk_sessions = [onnx_session(self.model_path, threads=1) for _ in range(count)]
-            return self._bulk_sessions
+        return onnx_mean_pooled(self._session, self._tokenizer, texts, self._max_length)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         self._ensure_loaded()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        batches = length_sorted_batches([len(text) for text in texts], self.batch_size)
-        if len(batches) == 1 or (self.workers or _cores()) == 1:
-            for batch in batches:
-                vectors[batch] = self._encode([texts[i] for i in batch])
-            return vectors
-
-        sessions = self._ensure_bulk_sessions()
-
-        def encode_share(worker: int) -> None:
-            for batch in batches[worker :: len(sessions)]:
-                vectors[batch] = self._encode([texts[i] for i in batch], sessions[worker])
-
-        with ThreadPoolExecutor(len(sessions)) as pool:
-            list(pool.map(encode_share, range(len(sessions))))
+        for batch in length_sorted_batches([len(text) for text in texts], self.batch_size):
+            vectors[batch] = self._encode([texts[i] for i in batch])
         return vectors
 
 
@@ -234,31 +195,24 @@ def _quantize_int8(source: Path, target: Path) -> None:
         root.removeFilter(not_preprocessing_advice)
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def onnx_session(path: Path, *, spinning: bool = True, threads: int = 0) -> onnxruntime.InferenceSession:
+def onnx_session(path: Path, *, spinning: bool = True) -> onnxruntime.InferenceSession:
     """``spinning=False`` when PyTorch work follows each call: ONNX Runtime's worker threads otherwise keep
     spinning on the cores for a while (4 ms instead of 6 ms per query alone, but the CTR ranker's scoring
-    network right after it ran 4× slower). ``threads=0``: one per core."""
+    network right after it ran 4× slower)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    options.intra_op_num_threads = threads
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def tokenize_batch(tokenizer: Any, texts: Sequence[str], max_length: int) -> Any:
-    """The padded, truncated batch :func:`onnx_mean_pooled` takes."""
-    return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="np")
-
-
-def onnx_mean_pooled(session: onnxruntime.InferenceSession, encoded: Any) -> Vectors:
+def onnx_mean_pooled(
+    session: onnxruntime.InferenceSession, tokenizer: Any, texts: Sequence[str], max_length: int
+) -> Vectors:
     """Mean-pooled, L2-normalised sentence vectors from an exported transformer (sentence-transformers' recipe)."""
+    encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="np")
     mask = encoded["attention_mask"].astype(np.int64)
     hidden = session.run(None, {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": mask})[0]
     weights = mask[..., None].astype(np.float32)

@@ -45,9 +45,7 @@ class Settings(BaseSettings):
         description="auto = ONNX Runtime on the CPU (faster queries), PyTorch on CUDA; onnx-int8 = quantised "
         "weights, ≈1.5× faster CPU encoding for vectors at cosine ≈0.99 to full precision (needs a re-index).",
     )
-    embedding_batch_size: int = Field(
-        32, ge=1, le=4096, description="Texts per encoder call; 32 measured best on the CPU, a GPU wants more."
-    )
+    embedding_batch_size: int = Field(64, ge=1, le=4096)
 
     search_candidates: int = Field(50, ge=1, le=1000, description="Candidates per signal before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
