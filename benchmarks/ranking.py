@@ -77,6 +77,9 @@ def main() -> None:
         default=0.03,
         help="share of train.csv's queries held out and watched for early stopping (dev.csv is only reported)",
     )
+    parser.add_argument(
+        "--select-on", default="auc", choices=["auc", "ndcg@10"], help="held-out metric that picks the checkpoint"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threshold", type=float, default=2.5)
     parser.add_argument(
@@ -98,7 +101,13 @@ def main() -> None:
         train,
         watched,
         CtrModelConfig(finetune=args.finetune),
-        RankerTrainingArguments(epochs=args.epochs, device=args.device, eval_every=200, max_steps=args.max_steps),
+        RankerTrainingArguments(
+            epochs=args.epochs,
+            device=args.device,
+            eval_every=200,
+            max_steps=args.max_steps,
+            selection_metric=args.select_on,
+        ),
         threshold=args.threshold,
         on_step=None
         if args.json
@@ -116,6 +125,7 @@ def main() -> None:
     report["training"] = {
         "pairs": len(train),
         "early_stopping_pairs": len(watched),
+        "selected_on": args.select_on,
         "epochs": args.epochs,
         "finetune": args.finetune,
         "seconds": result.seconds,

@@ -1,7 +1,9 @@
 """The CTR ranker on tiny data with the real MiniLM: training, registry, gate, fallback, serving."""
 
 import logging
+import random
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,25 @@ def test_training_reduces_loss_and_beats_random(trained: tuple[TrainingResult, l
     scores = score_examples(result.model, result.tokenizer, examples, "cpu")
     tv_scores = {e.product.id: s for e, s in zip(examples, scores, strict=True) if e.query == "tv"}
     assert max(tv_scores, key=lambda product_id: tv_scores[product_id]).startswith("tv-")
+
+
+@pytest.mark.parametrize("metric", ["auc", "ndcg@10"])
+def test_the_checkpoint_kept_is_the_best_on_the_selection_metric(loaded_store_module: Store, metric: str) -> None:
+    examples = synthetic_pairs(loaded_store_module)
+    # Dev labels unrelated to training's, so the dev metrics wander from step to step instead of rising together.
+    rng = random.Random(7)
+    unrelated = [replace(e, relevance=rng.choice([1.0, 3.0])) for e in examples]
+    result = train_ranker(
+        examples * 3,
+        unrelated,
+        CtrModelConfig(finetune="head"),
+        RankerTrainingArguments(
+            batch_size=24, eval_every=1, patience=100, head_learning_rate=3e-3, device="cpu", selection_metric=metric
+        ),
+    )
+    watched = [entry[metric] for entry in result.history]
+    assert len(set(watched)) > 1
+    assert result.metrics[metric] == pytest.approx(max(watched))
 
 
 def test_registry_gate_activation_rollback_and_fallback(
