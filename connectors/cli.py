@@ -342,6 +342,9 @@ def train_ranker_command(
         str, typer.Option("--finetune", help="head | last-1 | last-2 | last-3 | lora | full (what is trained)")
     ] = "last-2",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    select_on: Annotated[
+        str, typer.Option("--select-on", help="auc | ndcg@10: the dev metric that picks the checkpoint")
+    ] = "auc",
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N training pairs.")] = None,
     threshold: ThresholdOption = 2.5,
@@ -370,6 +373,8 @@ def train_ranker_command(
         raise typer.BadParameter("use one of --judgements, --from-events, --simulate")
     if finetune not in FINETUNE_MODES:
         raise typer.BadParameter(f"--finetune {finetune!r}: expected one of {', '.join(FINETUNE_MODES)}")
+    if select_on not in ("auc", "ndcg@10"):
+        raise typer.BadParameter(f"--select-on {select_on!r}: expected auc or ndcg@10")
     if from_events or simulate is not None:
         store = _store_with_data() if simulate is not None else _store()
         events = EventStore.persistent(state.settings.data_dir)
@@ -392,7 +397,7 @@ def train_ranker_command(
         source = str(judgements)
     if not train:
         raise typer.BadParameter("no training examples")
-    args = RankerTrainingArguments(epochs=epochs, device=device)
+    args = RankerTrainingArguments(epochs=epochs, device=device, selection_metric=select_on)  # type: ignore[arg-type]
     with progress_bar(f"training ranker ({finetune})") as progress:
         result = train_ranker(
             train,
