@@ -26,6 +26,7 @@ from recommender import BaselineRanker, CtrRanker, ModelRegistry  # noqa: E402
 from recommender.ctr_model import FINETUNE_MODES, CtrModelConfig  # noqa: E402
 from recommender.offline import baseline_scorers, compare_rankers  # noqa: E402
 from recommender.training import (  # noqa: E402
+    SELECTION_METRICS,
     RankerTrainingArguments,
     RankingExample,
     TrainingResult,
@@ -78,7 +79,7 @@ def main() -> None:
         help="share of train.csv's queries held out and watched for early stopping (dev.csv is only reported)",
     )
     parser.add_argument(
-        "--select-on", default="auc", choices=["auc", "ndcg@10"], help="held-out metric that picks the checkpoint"
+        "--select-on", default="auc", choices=SELECTION_METRICS, help="held-out metric that picks the checkpoint"
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threshold", type=float, default=2.5)

@@ -41,6 +41,7 @@ from connectors.slack import create_slack_app
 from connectors.web import create_app
 from recommender import EventStore, ModelRegistry, RecommenderError
 from recommender.ctr_model import FINETUNE_MODES
+from recommender.training import SELECTION_METRICS
 from retrieval import (
     RetrievalError,
     SearchFilters,
@@ -373,8 +374,8 @@ def train_ranker_command(
         raise typer.BadParameter("use one of --judgements, --from-events, --simulate")
     if finetune not in FINETUNE_MODES:
         raise typer.BadParameter(f"--finetune {finetune!r}: expected one of {', '.join(FINETUNE_MODES)}")
-    if select_on not in ("auc", "ndcg@10"):
-        raise typer.BadParameter(f"--select-on {select_on!r}: expected auc or ndcg@10")
+    if select_on not in SELECTION_METRICS:
+        raise typer.BadParameter(f"--select-on {select_on!r}: expected one of {', '.join(SELECTION_METRICS)}")
     if from_events or simulate is not None:
         store = _store_with_data() if simulate is not None else _store()
         events = EventStore.persistent(state.settings.data_dir)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,10 @@ class RankingExample:
     time: float = 0.0
 
 
+SelectionMetric = Literal["auc", "ndcg@10"]
+SELECTION_METRICS: tuple[str, ...] = get_args(SelectionMetric)
+
+
 @dataclass
 class RankerTrainingArguments:
     epochs: int = 1
@@ -65,7 +69,7 @@ class RankerTrainingArguments:
     patience: int = 3  # dev evaluations without improvement before stopping
     # The dev metric that picks the checkpoint: pooled AUC rewards scores comparable across queries, NDCG@10
     # only the order within each query (on Home Depot it peaks earlier in training than AUC does).
-    selection_metric: Literal["auc", "ndcg@10"] = "auc"
+    selection_metric: SelectionMetric = "auc"
     max_steps: int | None = None
     seed: int = 0
     device: str = "auto"

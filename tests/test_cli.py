@@ -200,7 +200,7 @@ def test_training_without_a_source_is_refused(cli_store: Path) -> None:
     assert result.exit_code != 0
     assert "use one of --judgements, --from-events, --simulate" in result.output
     unknown_metric = runner.invoke(app, ["train", "ranker", "--simulate", "10", "--select-on", "mrr"])
-    assert unknown_metric.exit_code != 0 and "--select-on 'mrr': expected auc or ndcg@10" in unknown_metric.output
+    assert unknown_metric.exit_code != 0 and "--select-on 'mrr': expected one of auc, ndcg@10" in unknown_metric.output
 
 
 def test_a_ranker_bootstrapped_from_simulated_sessions_is_labelled_synthetic(cli_store: Path) -> None:
