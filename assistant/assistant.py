@@ -68,7 +68,7 @@ _classifiers_lock = threading.Lock()
 
 
 def intent_model_path(store: Store) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", store.embedder.name)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", store.embedder.name).strip("_")
     return store.settings.models_path / "intents" / f"{slug}.json"
 
 

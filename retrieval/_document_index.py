@@ -96,6 +96,11 @@ def _doc_key(doc_id: str, content_hash: str) -> str:
     return f"{doc_id}\x1f{content_hash}"
 
 
+def model_meta_key(kind: str) -> str:
+    """The catalog database's record of which embedding model built the ``kind`` index."""
+    return f"{kind}.embedding_model"
+
+
 class DocumentIndex(Generic[DocumentT]):
     """Documents of one kind: rows in SQLite (source of truth) and content-addressed vectors in Chroma."""
 
@@ -124,7 +129,7 @@ class DocumentIndex(Generic[DocumentT]):
 
     # -- storage ---------------------------------------------------------------------------------
     def _model_meta_key(self) -> str:
-        return f"{self.kind}.embedding_model"
+        return model_meta_key(self.kind)
 
     def _collection_name(self) -> str:
         model_tag = hashlib.sha1(self.embedder.name.encode()).hexdigest()[:8]

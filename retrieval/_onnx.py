@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from retrieval.embeddings import SentenceTransformerEmbedder, Vectors, length_sorted_batches, resolve_model_path
+from retrieval.embeddings import (
+    SentenceTransformerEmbedder,
+    Vectors,
+    int8_model_name,
+    length_sorted_batches,
+    resolve_model_path,
+)
 from retrieval.errors import EmbeddingError
 from retrieval.settings import BUNDLED_MODEL_NAME
 
@@ -58,7 +64,7 @@ class OnnxEmbedder:
 
     @property
     def name(self) -> str:
-        return f"{self._model_name} (int8)" if self.int8 else self._model_name
+        return int8_model_name(self._model_name) if self.int8 else self._model_name
 
     @property
     def model_path(self) -> Path:

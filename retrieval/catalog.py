@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from retrieval._database import CatalogDatabase
-from retrieval._document_index import DocumentIndex
+from retrieval._document_index import DocumentIndex, model_meta_key
 from retrieval.embeddings import Embedder, Vectors, embedder_from_settings
 from retrieval.errors import RetrievalError
 from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
@@ -242,7 +242,13 @@ class Store:
         embedder: Embedder | None,
         prefix: str,
     ) -> Store:
-        embedder = embedder or embedder_from_settings(settings)
+        def indexed_model() -> str | None:
+            # Products and FAQ share one embedder, so whichever index exists decides.
+            return database.get_meta(model_meta_key(ProductIndex.kind)) or database.get_meta(
+                model_meta_key(FaqIndex.kind)
+            )
+
+        embedder = embedder or embedder_from_settings(settings, indexed_model=indexed_model)
         return cls(settings=settings, database=database, chroma=chroma, embedder=embedder, collection_prefix=prefix)
 
     def close(self) -> None:

@@ -42,8 +42,10 @@ class Settings(BaseSettings):
     embedding_device: Literal["auto", "cpu", "cuda"] = "auto"
     embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         "auto",
-        description="auto = ONNX Runtime on the CPU (faster queries), PyTorch on CUDA; onnx-int8 = quantised "
-        "weights, ≈1.5× faster CPU encoding for vectors at cosine ≈0.99 to full precision (needs a re-index).",
+        description="auto = the backend that built the existing index; for a new one PyTorch (fp16) on CUDA and "
+        "onnx-int8 on the CPU. onnx-int8 = ONNX Runtime with quantised weights: 1.4–2.3× faster CPU encoding, "
+        "vectors at cosine ≈0.99 to the model's, retrieval measured equal. onnx = ONNX Runtime at full precision "
+        "(the model's own vectors). Switching an existing index between int8 and full precision needs a re-index.",
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096)
 

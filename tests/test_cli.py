@@ -131,9 +131,10 @@ def test_train_intents_saves_the_head_for_the_store_model(data_dir: Path) -> Non
     result = runner.invoke(app, ["train", "intents", "--json"])
     assert result.exit_code == 0, result.output
     (summary,) = _json_lines(result.stdout)  # stderr may carry the model's loading progress
-    assert summary["model"] == "all-MiniLM-L6-v2" and summary["custom"] is False
+    # A new store on the CPU embeds with the int8 export, and the head is trained on its vectors.
+    assert summary["model"] == "all-MiniLM-L6-v2 (int8)" and summary["custom"] is False
     assert sum(summary["utterances"].values()) >= 400  # type: ignore[union-attr]
-    assert (data_dir / "models" / "intents" / "all-MiniLM-L6-v2.json").is_file()
+    assert (data_dir / "models" / "intents" / "all-MiniLM-L6-v2_int8.json").is_file()
 
 
 def test_ranker_train_gate_list_and_eval_commands(cli_store: Path) -> None:

@@ -6,6 +6,7 @@ import pytest
 from retrieval import EmbeddingError, SentenceTransformerEmbedder, Settings, Store
 from retrieval._onnx import OnnxEmbedder
 from retrieval.embeddings import embedder_from_settings
+from retrieval.settings import BUNDLED_MODEL_NAME
 from tests.conftest import FIXTURE_MAPPING
 
 
@@ -36,19 +37,32 @@ def test_exported_model_is_reused_and_a_corrupt_one_is_named(onnx_cache: Path) -
         OnnxEmbedder(cache_dir=onnx_cache).embed(["broken"])
 
 
-def test_settings_pick_onnx_on_the_cpu(tmp_path: Path, products_csv: Path) -> None:
+def test_auto_builds_new_indexes_in_int8_on_the_cpu_and_follows_existing_ones(
+    tmp_path: Path, products_csv: Path
+) -> None:
     from retrieval import ingest_products
 
-    settings = Settings(data_dir=tmp_path, embedding_device="cpu")
-    embedder = embedder_from_settings(settings)
-    assert isinstance(embedder, OnnxEmbedder)
+    settings = Settings(data_dir=tmp_path / "new", embedding_device="cpu")
     assert isinstance(
         embedder_from_settings(settings.model_copy(update={"embedding_backend": "torch"})), SentenceTransformerEmbedder
     )
     store = Store.persistent(settings=settings)
     ingest_products(store, products_csv, FIXTURE_MAPPING)
+    assert store.embedder.name == f"{BUNDLED_MODEL_NAME} (int8)"
     assert store.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
-    assert (tmp_path / "models" / "onnx").is_dir()
+    assert (settings.models_path / "onnx").is_dir()
+    store.close()
+
+    # An index built at full precision (on a GPU machine, or before int8 was the default) keeps being
+    # served at full precision: no re-index is asked for.
+    full = settings.model_copy(update={"data_dir": tmp_path / "full"})
+    store = Store.persistent(settings=full.model_copy(update={"embedding_backend": "torch"}))
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    store.close()
+    store = Store.persistent(settings=full)
+    store.products.check_model()
+    assert store.embedder.name == BUNDLED_MODEL_NAME
+    assert store.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
     store.close()
 
 
@@ -57,7 +71,7 @@ def test_int8_backend_stays_close_to_full_precision_and_needs_its_own_index(
 ) -> None:
     from retrieval import IndexMismatchError, ingest_products
 
-    settings = Settings(data_dir=tmp_path, embedding_device="cpu")
+    settings = Settings(data_dir=tmp_path, embedding_device="cpu", embedding_backend="onnx")
     store = Store.persistent(settings=settings)
     ingest_products(store, products_csv, FIXTURE_MAPPING)
     store.close()
