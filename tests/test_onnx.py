@@ -5,7 +5,7 @@ import pytest
 
 from retrieval import EmbeddingError, SentenceTransformerEmbedder, Settings, Store
 from retrieval._onnx import OnnxEmbedder
-from retrieval.embeddings import embedder_from_settings
+from retrieval.embeddings import IndexFollowingEmbedder, embedder_from_settings
 from retrieval.settings import BUNDLED_MODEL_NAME
 from tests.conftest import FIXTURE_MAPPING
 
@@ -90,3 +90,23 @@ def test_int8_backend_stays_close_to_full_precision_and_needs_its_own_index(
     store.products.reindex()
     assert store.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("device", "indexed", "expected"),
+    [
+        ("cuda", None, "torch"),
+        ("cuda", BUNDLED_MODEL_NAME, "torch"),
+        ("cuda", f"{BUNDLED_MODEL_NAME} (int8)", "onnx-int8"),  # built on a CPU machine, served on a GPU one
+        ("cpu", None, "onnx-int8"),
+        ("cpu", BUNDLED_MODEL_NAME, "onnx"),  # built on a GPU machine, served on a CPU one
+        ("cpu", "some-other-model", "onnx-int8"),  # a model change: check_model asks for a re-index
+    ],
+)
+def test_auto_backend_follows_the_index(tmp_path: Path, device: str, indexed: str | None, expected: str) -> None:
+    settings = Settings(data_dir=tmp_path, embedding_device=device)  # type: ignore[arg-type]
+    chosen = IndexFollowingEmbedder(settings, lambda: indexed).chosen  # choosing loads no model
+    if expected == "torch":
+        assert isinstance(chosen, SentenceTransformerEmbedder)
+    else:
+        assert isinstance(chosen, OnnxEmbedder) and chosen.int8 == (expected == "onnx-int8")
