@@ -172,10 +172,9 @@ class IndexFollowingEmbedder:
         indexed = self._indexed_model()
         if indexed == int8_model_name(model):
             return "onnx-int8"
-        on_cuda = pick_device(self._settings.embedding_device) == "cuda"
-        if indexed == model:
-            return "torch" if on_cuda else "onnx"
-        return "torch" if on_cuda else "onnx-int8"
+        if pick_device(self._settings.embedding_device) == "cuda":
+            return "torch"
+        return "onnx" if indexed == model else "onnx-int8"
 
     @property
     def name(self) -> str:
