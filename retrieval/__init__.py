@@ -10,8 +10,10 @@ from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest
 from retrieval.loaders import LoadResult, load_faq, load_products, parse_mapping
 from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
 from retrieval.settings import Settings
+from retrieval.spelling import CatalogSpeller
 
 __all__ = [
+    "CatalogSpeller",
     "DEMO_PRODUCT_MAPPING",
     "EmbeddingError",
     "Embedder",

@@ -14,6 +14,7 @@ from retrieval.embeddings import Embedder, Vectors
 from retrieval.errors import IndexMismatchError
 from retrieval.models import MetadataValue
 from retrieval.settings import Settings
+from retrieval.spelling import CatalogSpeller
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -123,6 +124,7 @@ class DocumentIndex(Generic[DocumentT]):
         self._collection_cache: Collection | None = None
         self._settings = settings
         self._frequent_terms: frozenset[str] | None = None
+        self._speller: CatalogSpeller | None = None
 
     def _parse(self, body: str) -> DocumentT:
         raise NotImplementedError
@@ -220,7 +222,7 @@ class DocumentIndex(Generic[DocumentT]):
         report.deleted = len(deleted)
         report.embedded = self._write_vectors(changed, progress)
         self._commit_rows(changed, deleted)
-        self._frequent_terms = None
+        self._frequent_terms, self._speller = None, None
         stale = [_doc_key(doc_id, current[doc_id]) for doc_id in deleted]
         stale += [_doc_key(doc.id, current[doc.id]) for doc, _ in changed if doc.id in current]
         self._delete_vectors(stale)
@@ -372,6 +374,15 @@ class DocumentIndex(Generic[DocumentT]):
                 )
             self._frequent_terms = frozenset(row[0] for row in rows)
         return self._frequent_terms
+
+    def speller(self) -> CatalogSpeller:
+        """Spelling correction towards this index's own words; built on first use after each ingest."""
+        if self._speller is None:
+            table = self._table()
+            with self._database.read() as connection:
+                texts = [row[0] for row in connection.execute(f"SELECT text FROM {table}_fts")]
+            self._speller = CatalogSpeller.from_texts(texts)
+        return self._speller
 
     def lexical(self, query: str, n: int, sql_filter: tuple[str, list[Any]] = ("1", [])) -> list[tuple[str, float]]:
         """(id, BM25 score, higher is better) of the ``n`` best full-text matches passing ``sql_filter``.

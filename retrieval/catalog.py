@@ -36,6 +36,7 @@ class ProductIndex(DocumentIndex[Product]):
         model blurs still ranks first lexically, and the fusion keeps it near the top.
         """
         filters = filters or SearchFilters()
+        query = self.correct_spelling(query)
         n = max(self._settings.search_candidates, k)
         dense = self.dense(query, n, filters.to_chroma_where())
         if query.strip():
@@ -62,6 +63,10 @@ class ProductIndex(DocumentIndex[Product]):
             for doc_id in top
             if doc_id in products
         ]
+
+    def correct_spelling(self, query: str) -> str:
+        """``query`` as search reads it: misspelt words corrected towards the catalog's (unless turned off)."""
+        return self.speller().correct(query) if self._settings.spelling_correction else query
 
     def _filtered_by_rating(self, filters: SearchFilters, n: int) -> list[tuple[str, float]]:
         """With no words to match, list what the filters allow, best rated first."""

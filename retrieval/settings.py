@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     search_candidates: int = Field(50, ge=1, le=1000, description="Candidates per signal before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    spelling_correction: bool = Field(
+        True,
+        description="Correct product-search words the catalog never uses to the nearest word it does "
+        '("condiut" → "conduit", "windowair" → "window air") before retrieval and ranking.',
+    )
     faq_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Calibrated FAQ score below which we decline.")
     faq_answer_weight: float = Field(
         0.5,
