@@ -471,6 +471,7 @@ class _Dialogue:
         )
 
     def find(self, query: str, ledger: Constraints) -> list[RankedProduct]:
+        query = self.store.products.correct_spelling(query)  # the ranker reads what retrieval read
         hits = self.store.products.search(query, ledger.to_filters(), _RETRIEVAL_CANDIDATES)
         hits = [hit for hit in hits if ledger.admits(hit.product)]
         context = RankingContext(ledger=ledger.as_slots(), clicked=self.clicked_products())

@@ -43,6 +43,7 @@ from recommender import EventStore, ModelRegistry, RecommenderError
 from recommender.ctr_model import FINETUNE_MODES
 from recommender.training import SELECTION_METRICS
 from retrieval import (
+    CatalogSpeller,
     RetrievalError,
     SearchFilters,
     Settings,
@@ -364,10 +365,12 @@ def train_ranker_command(
         evaluate_model,
         examples_from_events,
         fingerprint,
+        judged_catalog_speller,
         load_judgements,
         query_split,
         time_split,
         train_ranker,
+        with_corrected_queries,
     )
 
     if [judgements is not None, from_events, simulate is not None].count(True) != 1:
@@ -388,6 +391,7 @@ def train_ranker_command(
         examples = examples_from_events(events.rows(), store.products.get)
         train, dev_examples = time_split(examples)
         source = f"{simulate} simulated sessions" if simulate is not None else "events"
+        speller = store.products.speller()
     else:
         assert judgements is not None
         train = load_judgements(judgements, threshold=threshold, limit=limit)
@@ -396,6 +400,9 @@ def train_ranker_command(
         else:
             dev_examples = load_judgements(dev, threshold=threshold)
         source = str(judgements)
+        speller = judged_catalog_speller(train, dev_examples)
+    if state.settings.spelling_correction:  # trained on queries as the assistant will serve them
+        train, dev_examples = with_corrected_queries(train, speller), with_corrected_queries(dev_examples, speller)
     if not train:
         raise typer.BadParameter("no training examples")
     args = RankerTrainingArguments(epochs=epochs, device=device, selection_metric=select_on)  # type: ignore[arg-type]
@@ -521,15 +528,22 @@ def eval_ranking(
         load_catalog,
         scored_groups,
     )
-    from recommender.training import load_judgements, score_examples
+    from recommender.training import load_judgements, score_examples, with_corrected_queries
 
     examples = load_judgements(judgements, threshold=threshold)
+    if products is not None:
+        with products.open(encoding="utf-8") as file:
+            corpus = [row.get("title", "") for row in csv.DictReader(file)]
+    else:
+        corpus = list({e.product.id: e.product.title for e in examples}.values())
     registry = ModelRegistry.persistent(state.settings.models_path)
     name = model or registry.active_name()
     ctr_scorer: Scorer | None = None
     if name is not None:
         ctr, tokenizer, _ = registry.load(name)
-        ctr_scorer = lambda ex: score_examples(ctr, tokenizer, ex, "cpu")  # noqa: E731
+        speller = CatalogSpeller.from_texts(corpus if state.settings.spelling_correction else [])
+        # The ranker reads queries as the assistant serves them, corrected; the baselines read them as typed.
+        ctr_scorer = lambda ex: score_examples(ctr, tokenizer, with_corrected_queries(ex, speller), "cpu")  # noqa: E731
     if full_catalog:
         if products is None:
             raise typer.BadParameter("--full-catalog needs --products FILE (product_uid, title[, description])")
@@ -546,11 +560,6 @@ def eval_ranking(
         out_console.print(table)
         out_console.print(f"{recall['queries']} queries with a relevant product; {recall['products']} products")
         return
-    if products is not None:
-        with products.open(encoding="utf-8") as file:
-            corpus = [row.get("title", "") for row in csv.DictReader(file)]
-    else:
-        corpus = list({e.product.id: e.product.title for e in examples}.values())
     scorers = baseline_scorers(_store().embedder, corpus)
     if ctr_scorer is not None:
         scorers["ctr"] = ctr_scorer

@@ -11,7 +11,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -22,7 +22,7 @@ from recommender.ctr_model import CtrModel, CtrModelConfig, clicked_similarity
 from recommender.errors import RecommenderError
 from recommender.evaluation import JudgedGroup, summarize
 from recommender.features import SESSION_CLICKS, CandidateSignals, RankingContext, features, product_text
-from retrieval import Product
+from retrieval import CatalogSpeller, Product
 from retrieval.embeddings import pick_device, resolve_model_path
 
 
@@ -171,6 +171,16 @@ def examples_from_events(
         earlier = [product for product in clicked_before[session] if product.id not in newly]
         clicked_before[session] = [*newly.values(), *earlier][:SESSION_CLICKS]
     return examples
+
+
+def with_corrected_queries(examples: Sequence[RankingExample], speller: CatalogSpeller) -> list[RankingExample]:
+    """The examples with each query as product search reads it: the ranker is served corrected queries."""
+    return [replace(example, query=speller.correct(example.query)) for example in examples]
+
+
+def judged_catalog_speller(*example_sets: Sequence[RankingExample]) -> CatalogSpeller:
+    """Spelling correction towards the words of the judged products, when no catalog is at hand."""
+    return CatalogSpeller.from_texts(product_text(e.product) for examples in example_sets for e in examples)
 
 
 def time_split(

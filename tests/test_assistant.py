@@ -1,7 +1,10 @@
+from collections.abc import Sequence
+
 import pytest
 
 from assistant import MAX_MESSAGE_CHARS, Assistant, InvalidMessageError
-from retrieval import Store
+from recommender import BaselineRanker, RankedProduct, RankingContext
+from retrieval import ProductHit, Store
 
 
 def test_product_request_gets_ranked_grounded_cards(loaded_store: Store) -> None:
@@ -82,3 +85,18 @@ def test_reasons_name_only_constraints_the_product_meets(loaded_store: Store) ->
     cards = Assistant(loaded_store).reply("s1", "OLED65C3PUA").products
     assert cards[0].id == "tv-2"
     assert cards[0].reason == "matches your words · 4.8★"
+
+
+def test_a_misspelt_request_is_searched_and_ranked_as_corrected(loaded_store: Store) -> None:
+    queries: list[str] = []
+
+    class RecordingRanker(BaselineRanker):
+        def rank(
+            self, query: str, hits: Sequence[ProductHit], context: RankingContext | None = None
+        ) -> list[RankedProduct]:
+            queries.append(query)
+            return super().rank(query, hits, context)
+
+    turn = Assistant(loaded_store, ranker=RecordingRanker()).reply("s1", "wireless hedphones")
+    assert queries and all("headphones" in query and "hedphones" not in query for query in queries)
+    assert turn.products and turn.products[0].id in {"hp-1", "hp-3"}
