@@ -379,6 +379,7 @@ def train_ranker_command(
         raise typer.BadParameter(f"--finetune {finetune!r}: expected one of {', '.join(FINETUNE_MODES)}")
     if select_on not in SELECTION_METRICS:
         raise typer.BadParameter(f"--select-on {select_on!r}: expected one of {', '.join(SELECTION_METRICS)}")
+    store: Store | None = None  # the catalog whose words corrected queries lead to; judged products' otherwise
     if from_events or simulate is not None:
         store = _store_with_data() if simulate is not None else _store()
         events = EventStore.persistent(state.settings.data_dir)
@@ -391,7 +392,6 @@ def train_ranker_command(
         examples = examples_from_events(events.rows(), store.products.get)
         train, dev_examples = time_split(examples)
         source = f"{simulate} simulated sessions" if simulate is not None else "events"
-        speller = store.products.speller()
     else:
         assert judgements is not None
         train = load_judgements(judgements, threshold=threshold, limit=limit)
@@ -400,8 +400,8 @@ def train_ranker_command(
         else:
             dev_examples = load_judgements(dev, threshold=threshold)
         source = str(judgements)
-        speller = judged_catalog_speller(train, dev_examples)
     if state.settings.spelling_correction:  # trained on queries as the assistant will serve them
+        speller = store.products.speller() if store is not None else judged_catalog_speller(train, dev_examples)
         train, dev_examples = with_corrected_queries(train, speller), with_corrected_queries(dev_examples, speller)
     if not train:
         raise typer.BadParameter("no training examples")

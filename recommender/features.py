@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval import Product
+from retrieval.spelling import singular
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[./][0-9]+)?")
 
@@ -74,17 +75,6 @@ def product_text(product: Product) -> str:
     return " · ".join(part for part in (product.title, product.brand, product.category) if part)
 
 
-def _stem(word: str) -> str:
-    """Plural endings only: enough to match "doors" with "door" without a stemmer's surprises on part names."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us")):
-        return word[:-1]
-    return word
-
-
 def _trigrams(text: str) -> frozenset[str]:
     padded = f"#{text}#"
     return frozenset(padded[i : i + 3] for i in range(max(1, len(padded) - 2)))
@@ -105,7 +95,7 @@ class _Words:
 
 @lru_cache(maxsize=65_536)  # serving sees the same listings turn after turn
 def _words(text: str) -> _Words:
-    stems = tuple(_stem(token) for token in tokens(text))
+    stems = tuple(singular(token) for token in tokens(text))
     per_word = tuple(_trigrams(stem) for stem in stems)
     return _Words(
         stems,

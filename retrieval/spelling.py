@@ -39,12 +39,15 @@ def _edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
+def singular(word: str) -> str:
+    """Plural endings only: enough to match "doors" with "door" without a stemmer's surprises on part names."""
+    if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
-    if word.endswith("es") and word[:-2].endswith(("ss", "x", "ch", "sh")):
+    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
         return word[:-2]
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us")):
+        return word[:-1]
+    return word
 
 
 class CatalogSpeller:
@@ -76,9 +79,6 @@ class CatalogSpeller:
             counts.update(_WORD.findall(text.casefold()))
         return cls(counts)
 
-    def __len__(self) -> int:
-        return len(self._counts)
-
     def correct(self, text: str) -> str:
         """``text`` with each misspelt word replaced by its lower-case correction; everything else kept."""
         if not self._counts:
@@ -92,9 +92,9 @@ class CatalogSpeller:
         return _QUERY_WORD.sub(replace, text)
 
     def _correction(self, word: str) -> str:
-        if len(word) < _SHORTEST_CORRECTED or word in self._counts or _singular(word) in self._counts:
+        if len(word) < _SHORTEST_CORRECTED or word in self._counts or singular(word) in self._counts:
             return word
-        nearest = self._nearest(word, 1) or self._nearest(_singular(word), 1)  # "skilets" → "skillet"
+        nearest = self._nearest(word, 1) or self._nearest(singular(word), 1)  # "skilets" → "skillet"
         if nearest is not None:
             return nearest
         splits = [
@@ -107,9 +107,10 @@ class CatalogSpeller:
         return (self._nearest(word, 2) if len(word) >= _SHORTEST_TWO_EDITS else None) or word
 
     def _nearest(self, word: str, edits: int) -> str | None:
-        candidates = {
-            candidate
+        distances = {
+            candidate: distance
             for deleted in _deletes(word, edits)
-            if (candidate := self._by_deletion.get(deleted)) is not None and _edit_distance(candidate, word) <= edits
+            if (candidate := self._by_deletion.get(deleted)) is not None
+            and (distance := _edit_distance(candidate, word)) <= edits
         }
-        return min(candidates, key=lambda c: (_edit_distance(c, word), -self._counts[c], c), default=None)
+        return min(distances, key=lambda c: (distances[c], -self._counts[c], c), default=None)
