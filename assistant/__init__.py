@@ -11,7 +11,7 @@ from assistant.errors import AssistantError, InvalidMessageError
 from assistant.history import ConversationStore, DialogueState, SQLiteChatMessageHistory
 from assistant.intents import IntentClassifier, IntentModelError, IntentPrediction, IntentTrainingArguments
 from assistant.phrasing import ReplyPhraser, phraser_from_settings
-from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
+from assistant.slots import Constraints, ParsedRequest, SlotSpeller, parse_request
 from assistant.turn import INTENTS, ComparisonRow, Intent, LedgerChip, ProductCard, Turn
 
 __all__ = [
@@ -35,8 +35,8 @@ __all__ = [
     "ProductCard",
     "ReplyPhraser",
     "SQLiteChatMessageHistory",
+    "SlotSpeller",
     "Turn",
-    "Vocabulary",
     "load_intent_classifier",
     "parse_request",
     "phraser_from_settings",

@@ -35,7 +35,7 @@ def reason_for(product: Product, constraints: Constraints, *, lexical_match: boo
     parts: list[str] = []
     if constraints.category and product.category == constraints.category:
         parts.append(product.category)
-    if constraints.brand and product.brand == constraints.brand:
+    if product.brand in constraints.brand:
         parts.append(product.brand)
     parts += constraints.keywords_met(product)
     if constraints.price_max is not None and product.price <= constraints.price_max:

@@ -27,10 +27,10 @@ from assistant.history import ConversationStore, DialogueState
 from assistant.intents import IntentClassifier, IntentModelError, default_training_data_path, load_utterances
 from assistant.intents import data_hash as training_data_hash
 from assistant.phrasing import ReplyPhraser
-from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
+from assistant.slots import Constraints, ParsedRequest, SlotSpeller, parse_request
 from assistant.turn import Intent, LedgerChip, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
-from retrieval import FaqHit, Product, Store
+from retrieval import CatalogLexicon, FaqHit, Product, ProductHit, SearchFilters, Store, is_english_word, words
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
@@ -41,6 +41,11 @@ _QUESTION = re.compile(
 )
 _CONFIDENT_FAQ = 0.9
 _RETRIEVAL_CANDIDATES = 20
+# What retrieval finds for the message's words alone, before any filter: the evidence for brand and category.
+_EVIDENCE_HITS = 20
+_NOT_RANKED = 10**6
+# A message sharing this share of its words with a title, and of the title's words, names that product.
+_TITLE_MATCH = 0.8
 _MAX_COMPARED = 4
 # After this many unanswered turns in a row the assistant hands over instead of declining again.
 _MISSES_BEFORE_HANDOFF = 2
@@ -129,14 +134,22 @@ class Assistant:
         self.conversations = conversations or ConversationStore.ephemeral()
         self.phraser = phraser
         self._intents = intents
-        self._vocabulary: Vocabulary | None = None
+        self._slot_speller: tuple[object, SlotSpeller] | None = None  # (the catalog speller it wraps, itself)
         self._lock = threading.Lock()
 
-    def vocabulary(self) -> Vocabulary:
+    def lexicon(self) -> CatalogLexicon:
+        return self.store.products.lexicon()
+
+    def corrected(self, text: str) -> str:
+        """``text`` with misspelt words corrected towards the slot grammar's and the catalog's words."""
+        if not self.store.settings.spelling_correction:
+            return text
+        catalog = self.store.products.speller()  # a new one after each ingest
         with self._lock:
-            if self._vocabulary is None:
-                self._vocabulary = Vocabulary.of(*self.store.products.vocabulary())
-            return self._vocabulary
+            if self._slot_speller is None or self._slot_speller[0] is not catalog:
+                self._slot_speller = (catalog, SlotSpeller(catalog))
+            speller = self._slot_speller[1]
+        return speller.correct(text)
 
     def intents(self) -> IntentClassifier:
         with self._lock:
@@ -272,6 +285,11 @@ def _validate(session_id: str, text: str) -> None:
         )
 
 
+def _everyday(name: str) -> bool:
+    """A brand spelled like everyday English words ("Ring", "My Arcade"): said in passing, it may not mean the brand."""
+    return all(is_english_word(word) for word in words(name))
+
+
 def _content_words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower())) - _VAGUE
 
@@ -292,10 +310,13 @@ class _Dialogue:
         found = self.store.products.get(state.shown)
         self.shown = [found[product_id] for product_id in state.shown if product_id in found]
         self.refine_only = refine_only
+        self.pinned: str | None = None  # the product the message names by title or model number
         self.request = (
             ParsedRequest(Constraints())
             if refine_only
-            else parse_request(text, assistant.vocabulary(), [product.brand for product in self.shown])
+            else parse_request(
+                assistant.corrected(text), assistant.lexicon(), [product.brand for product in self.shown]
+            )
         )
 
     def run(self) -> tuple[Turn, DialogueState]:
@@ -423,13 +444,15 @@ class _Dialogue:
             query = self.request.query or self.text
             if _content_words(query) == set() and not ledger.filters_products() and not self.request.reference:
                 return self.clarify()
-        ranked = self.find(query.strip() or self.text, ledger)
+        query = query.strip() or self.text
+        ledger = self.settle(query, ledger, previous if intent == "refine" else Constraints())
+        ranked = self.find(query, ledger)
         if intent == "product_search" and not (ledger.category or ledger.brand) and not self.carried(ranked):
             self.state.ledger, self.state.query, self.state.shown = Constraints(), "", []
             return self.miss(
                 intent,
                 f"I couldn't find anything like “{self.text.strip()[:80]}” in our catalog. We mostly carry "
-                f"{', '.join(list(self.assistant.vocabulary().categories)[:5])}. Want to look at one of those?",
+                f"{', '.join(list(self.assistant.lexicon().categories)[:5])}. Want to look at one of those?",
             )
         relaxed: list[str] = []
         if not ranked:
@@ -461,7 +484,7 @@ class _Dialogue:
 
     def clarify(self) -> Turn:
         self.state.ledger, self.state.query, self.state.shown = Constraints(), "", []
-        categories = list(self.assistant.vocabulary().categories)[:4]
+        categories = list(self.assistant.lexicon().categories)[:4]
         return self.turn(
             "product_search",
             "Happy to help! Who is it for, and what kind of thing do you have in mind? A budget helps too"
@@ -469,6 +492,48 @@ class _Dialogue:
             clarify=True,
             suggestions=categories,
         )
+
+    def settle(self, query: str, ledger: Constraints, previous: Constraints) -> Constraints:
+        """Which named brands and category filter, decided with what retrieval finds for the words alone.
+
+        A brand spelled like an everyday word ("Ring", "My") filters only when retrieval's hits include it; a
+        category named in this message filters only when retrieval's top dense or lexical hits include it
+        (otherwise its words still rank matching products up through retrieval). A message that is a product's
+        title or model number pins that product first and names no category.
+        """
+        products = self.store.products
+        evidence = products.search(query, None, _EVIDENCE_HITS)
+        self.pinned = next((hit.product.id for hit in evidence if self.names_product(hit)), None)
+        doubtful = [brand for brand in ledger.brand if brand not in previous.brand and _everyday(brand)]
+        if doubtful:
+            # Would the rest of the message find this brand anyway? ("ring doorbell": yes; "for my TV": no.)
+            rest = query
+            for brand in doubtful:
+                rest = re.sub(rf"(?i)\b{re.escape(brand)}\b", " ", rest)
+            seen = {hit.product.brand for hit in products.search(rest, None, _EVIDENCE_HITS)} if rest.strip() else None
+            kept = [brand for brand in ledger.brand if brand not in doubtful or seen is None or brand in seen]
+            ledger = dataclasses.replace(ledger, brand=kept)
+        named = self.request.named_categories
+        if self.pinned is not None:
+            return dataclasses.replace(ledger, category=None)
+        if not named:
+            return ledger
+        if ledger.brand:
+            evidence = products.search(query, SearchFilters(brands=tuple(ledger.brand)), _EVIDENCE_HITS)
+        leading = [hit for hit in evidence if min(hit.dense_rank or _NOT_RANKED, hit.lexical_rank or _NOT_RANKED) <= 5]
+        supported = {hit.product.category for hit in leading} & set(named)
+        support = {c: sum(1 / rank for rank, h in enumerate(evidence, 1) if h.product.category == c) for c in supported}
+        category = max(supported, key=lambda c: (named[c], support[c]), default=None)
+        return dataclasses.replace(ledger, category=category)
+
+    def names_product(self, hit: ProductHit) -> bool:
+        """Whether the message is this product's title (give or take a few words) or its model number."""
+        if _MODEL_NUMBER.search(self.text) and hit.lexical_rank == 1:
+            return True
+        said = set(words(self.assistant.corrected(self.text)))
+        title = set(words(hit.product.title))
+        shared = len(said & title)
+        return len(title) >= 3 and shared >= _TITLE_MATCH * len(title) and shared >= _TITLE_MATCH * len(said)
 
     def find(self, query: str, ledger: Constraints) -> list[RankedProduct]:
         query = self.store.products.correct_spelling(query)  # the ranker reads what retrieval read
@@ -484,6 +549,12 @@ class _Dialogue:
             ranked.sort(key=lambda item: -item.hit.product.price)
         elif ledger.sort == "rating_desc":
             ranked.sort(key=lambda item: -(item.hit.product.rating or 0.0))
+        # The product the message names leads; otherwise an out-of-stock product never does.
+        lead = next((item for item in ranked if item.hit.product.id == self.pinned), None)
+        lead = lead or next((item for item in ranked if item.hit.product.in_stock), None)
+        if lead is not None:
+            ranked.remove(lead)
+            ranked.insert(0, lead)
         return ranked[: self.store.settings.cards_per_reply]
 
     def clicked_products(self) -> list[Product]:
@@ -513,12 +584,13 @@ class _Dialogue:
             ("rating_min", {"rating_min": None}),
             ("price_max", {"price_max": None, "sort": "price_asc"}),
             ("price_min", {"price_min": None, "sort": "price_desc"}),
+            ("keywords", {"keywords": [k for k in ledger.keywords if k not in ledger.specs()]}),
             ("brand", {"brand": None}),
             ("exclude_brand", {"exclude_brand": []}),
             ("category", {"category": None}),
         ]
         for name, changes in options:
-            if getattr(ledger, name) in (None, []):
+            if getattr(ledger, name) in (None, []) or (name == "keywords" and not ledger.specs()):
                 continue
             ranked = self.find(query, dataclasses.replace(ledger, **changes))  # type: ignore[arg-type]
             if ranked:
@@ -612,23 +684,23 @@ def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Produc
     """The ledger after a refinement: explicit edits, "forget the …", and "cheaper"/"pricier" than what was shown."""
     new = dataclasses.replace(
         ledger,
+        brand=list(ledger.brand),
         exclude_brand=list(ledger.exclude_brand),
         keywords=list(ledger.keywords),
         exclude_keywords=list(ledger.exclude_keywords),
     )
     for name in request.cleared:
-        setattr(new, name, [] if name == "exclude_brand" else None)
+        setattr(new, name, [] if name in ("brand", "exclude_brand") else None)
     said = request.constraints
     if said.category:
         new.category = said.category
     if said.brand:
-        new.brand = said.brand
-        new.exclude_brand = [b for b in new.exclude_brand if b != said.brand]
+        new.brand = list(said.brand)
+        new.exclude_brand = [b for b in new.exclude_brand if b not in said.brand]
     for brand in said.exclude_brand:
         if brand not in new.exclude_brand:
             new.exclude_brand.append(brand)
-        if new.brand == brand:
-            new.brand = None
+        new.brand = [b for b in new.brand if b != brand]
     if said.price_min is not None or said.price_max is not None:
         new.price_min, new.price_max = said.price_min, said.price_max
     if said.rating_min is not None:

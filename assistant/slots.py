@@ -7,97 +7,22 @@ budget``). It is pure and never raises: the dialogue layer decides what the slot
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
-from retrieval import Product, SearchFilters
+from retrieval import BrandMention, CatalogLexicon, CatalogSpeller, Product, SearchFilters, is_english_word
+from retrieval.lexicon import join_hyphenated
 
 Sort = Literal["price_asc", "price_desc", "rating_desc"]
 # How one value of a list slot reads: "Samsung", "not LG", "no refurbished".
-_LIST_SLOT_PREFIX = {"keywords": "", "exclude_brand": "not ", "exclude_keywords": "no "}
+_LIST_SLOT_PREFIX = {"brand": "", "keywords": "", "exclude_brand": "not ", "exclude_keywords": "no "}
 _SORT_PHRASES = {"price_asc": "cheapest first", "price_desc": "priciest first", "rating_desc": "best rated first"}
 Relative = Literal["cheaper", "pricier", "better_rated"]
-
-# Shopper words → a word that occurs in catalog category names (after singularising).
-CATEGORY_SYNONYMS = {
-    "television": "tv",
-    "telly": "tv",
-    "notebook": "laptop",
-    "ultrabook": "laptop",
-    "chromebook": "laptop",
-    "macbook": "laptop",
-    "lapotp": "laptop",
-    "labtop": "laptop",
-    "earphone": "earbud",
-    "airpod": "earbud",
-    "headset": "headphone",
-    "headphne": "headphone",
-    "smartwatch": "watch",
-    "pc": "desktop",
-    "imac": "desktop",
-    "ipad": "tablet",
-    "wifi": "router",
-    "extender": "router",
-    "modem": "router",
-    "doorbell": "security",
-    "soundbar": "soundbar",
-    "subwoofer": "theater",
-    "ps5": "console",
-    "playstation": "console",
-    "xbox": "console",
-    "nintendo": "console",
-    "game": "console",
-    "guitar": "instrument",
-    "piano": "instrument",
-    "drum": "instrument",
-    "keyboard": "instrument",
-    "ssd": "ssd",
-    "smartphone": "phone",
-    "radio": "radio",
-    "camcorder": "camera",
-}
-# Words that narrow a category but never name one on their own.
-_MODIFIERS = {"gaming", "mini", "smart", "home", "video", "two", "way", "voice", "computer", "pc", "notebook"}
-_IGNORED = {"&", "and", "s"}
-_COMMON_WORDS = frozenset(
-    [
-        "my",
-        "me",
-        "we",
-        "us",
-        "our",
-        "your",
-        "you",
-        "it",
-        "its",
-        "the",
-        "a",
-        "an",
-        "one",
-        "all",
-        "any",
-        "best",
-        "top",
-        "new",
-        "go",
-        "on",
-        "in",
-        "at",
-        "up",
-        "so",
-        "no",
-        "not",
-        "only",
-        "just",
-        "home",
-        "smart",
-        "simple",
-        "brilliant",
-        "defender",
-    ]
-)
 
 # Feature words worth matching literally in titles and descriptions.
 FEATURE_KEYWORDS = (
@@ -156,9 +81,39 @@ COLOURS = (
     "midnight",
     "starlight",
 )
-_SIZE = re.compile(r"\b(\d{2,3}(?:\.\d)?)\s*(?:\"|”|''|-?\s*inch(?:es)?\b|-?\s*in\b)", re.I)
-_CAPACITY = re.compile(r"\b(\d{1,4})\s*(gb|tb)\b", re.I)
-_REFRESH = re.compile(r"\b(\d{2,3})\s*hz\b", re.I)
+_SIZE = re.compile(
+    r"(?<![\w./])(\d{2,3}(?:\.\d)?|\d+(?:-\d+)?/\d+)\s*(?:\"|”|''|-?\s*inch(?:es)?\b|-?\s*in\b\.?)", re.I
+)
+# Units of measure and the ways people write them; a spec keyword is written with the first ("16gb", "1kg").
+_UNITS: dict[str, tuple[str, ...]] = {
+    "gb": ("gb", "gig", "gigs"),
+    "tb": ("tb",),
+    "mb": ("mb",),
+    "hz": ("hz",),
+    "mah": ("mah",),
+    "w": ("w", "watt", "watts"),
+    "v": ("v", "volt", "volts"),
+    "amp": ("amp", "amps", "a"),
+    "kg": ("kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"),
+    "mg": ("mg",),
+    "g": ("g", "gm", "gms", "gram", "grams"),
+    "ml": ("ml", "millilitre", "millilitres", "milliliter", "milliliters"),
+    "l": ("l", "ltr", "ltrs", "litre", "litres", "liter", "liters"),
+    "lb": ("lb", "lbs", "pound", "pounds"),
+    "oz": ("oz", "ounce", "ounces"),
+    "mm": ("mm",),
+    "cm": ("cm",),
+    "ft": ("ft", "feet", "foot"),
+    "gal": ("gal", "gallon", "gallons"),
+    "btu": ("btu",),
+    "mp": ("mp", "megapixel", "megapixels"),
+    "pack": ("pack", "pk", "count", "ct", "pcs", "pieces"),
+}
+_UNIT_OF = {spelling: unit for unit, spellings in _UNITS.items() for spelling in spellings}
+_UNIT_WORDS = "|".join(sorted(map(re.escape, _UNIT_OF), key=len, reverse=True))
+_MEASURE = re.compile(rf"(?<![\w./$₹€£])(\d+(?:\.\d+)?)\s*-?\s*({_UNIT_WORDS})(?![a-z])", re.I)
+# "RTX 4070", "Gen 2", "wifi 7": a word the catalog's titles write before numbers, and a number.
+_PREFIXED_SPEC = re.compile(r"\b([a-z]{1,6})[ -]?(\d[\w.]*)", re.I)
 
 _AMOUNT = r"\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b)?(?:\s*(?:dollars?|bucks|usd))?"
 _PRICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -266,12 +221,12 @@ _FIRST_N = re.compile(r"\b(?:first|top)\s+(two|three|four|five|[2-5])\b", re.I)
 _LAST_N = re.compile(r"\blast\s+(two|three|four|five|[2-5])\b", re.I)
 _ORDINAL = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b", re.I)
 _NUMBERED = re.compile(r"(?:#|\bnumber\s+|\bno\.\s*|\boption\s+|\bitem\s+)([1-5]|one|two|three|four|five)\b", re.I)
-_BARE_PAIR = re.compile(
-    r"(?<![\w$.])([1-5])\s*(?:vs\.?|versus|and|&|or|,)\s*([1-5])(?![\w.%$]|\s*(?:stars?|k\b))", re.I
+_BARE_LIST = re.compile(
+    r"(?<![\w$.])[1-5](?:\s*(?:vs\.?|versus|and|&|or|,)\s*(?:,\s*)?[1-5])+(?![\w.%$]|\s*(?:stars?|k\b))", re.I
 )
+_PURPOSE = re.compile(r"\b(?:for|to go with|that goes with|compatible with|to use with)\b", re.I)
 _BOTH = re.compile(r"\bboth\b", re.I)
 _ALL = re.compile(r"\ball\s+(?:of\s+)?(?:them|these|those|three|four|five)\b", re.I)
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 def _amount(number: str | None, thousands: str | None) -> float | None:
@@ -281,22 +236,12 @@ def _amount(number: str | None, thousands: str | None) -> float | None:
     return value * 1000 if thousands else value
 
 
-def singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses")):
-        return word[:-2]
-    if word.endswith("s") and len(word) > 2 and not word.endswith(("ss", "us")):
-        return word[:-1]
-    return word
-
-
 @dataclass
 class Constraints:
     """What the customer wants, under the slot names the script format uses: the constraint ledger."""
 
     category: str | None = None
-    brand: str | None = None
+    brand: list[str] = field(default_factory=list)  # several when the customer allows several ("LG or Samsung")
     exclude_brand: list[str] = field(default_factory=list)
     price_min: float | None = None
     price_max: float | None = None
@@ -317,25 +262,29 @@ class Constraints:
             price_min=self.price_min,
             price_max=self.price_max,
             categories=(self.category,) if self.category else (),
-            brands=(self.brand,) if self.brand else (),
+            brands=tuple(self.brand),
             exclude_brands=tuple(self.exclude_brand),
             rating_min=self.rating_min,
         )
 
     def as_slots(self) -> dict[str, str | float | list[str]]:
-        """The slots that are set, under the slot names scripts use."""
-        return {name: value for name, value in asdict(self).items() if value not in (None, [])}
+        """The slots that are set, under the slot names scripts use; one brand reads as a name, several as a list."""
+        slots = {name: value for name, value in asdict(self).items() if value not in (None, [])}
+        if len(self.brand) == 1:
+            slots["brand"] = self.brand[0]
+        return slots
 
     def phrase(self, slot: str) -> str:
         """How one slot reads to the customer: "under $500", "4★ and up", "not LG, Sony", "cheapest first"."""
         phrases = {
             "category": self.category or "",
-            "brand": self.brand or "",
+            "brand": " or ".join(self.brand),
             "price_max": f"under ${self.price_max or 0:,.0f}",
             "price_min": f"over ${self.price_min or 0:,.0f}",
             "rating_min": f"{self.rating_min or 0:g}★ and up",
             "exclude_brand": _LIST_SLOT_PREFIX["exclude_brand"] + ", ".join(self.exclude_brand),
             "exclude_keywords": _LIST_SLOT_PREFIX["exclude_keywords"] + ", ".join(self.exclude_keywords),
+            "keywords": ", ".join(self.specs() or self.keywords),
             "sort": _SORT_PHRASES.get(self.sort or "", ""),
         }
         return phrases[slot]
@@ -343,11 +292,13 @@ class Constraints:
     def chips(self) -> list[tuple[str, str | float, str]]:
         """(slot, value, label) per removable constraint; list slots give one chip per value."""
         chips: list[tuple[str, str | float, str]] = []
-        for slot, value in self.as_slots().items():
+        for slot, value in asdict(self).items():
+            if value in (None, []):
+                continue
             if slot in _LIST_SLOT_PREFIX:
-                chips += [(slot, item, _LIST_SLOT_PREFIX[slot] + item) for item in value]  # type: ignore[union-attr]
+                chips += [(slot, item, _LIST_SLOT_PREFIX[slot] + item) for item in value]
             else:
-                chips.append((slot, value, self.phrase(slot)))  # type: ignore[arg-type]
+                chips.append((slot, value, self.phrase(slot)))
         return chips
 
     def without(self, slot: str, value: str | float | None = None) -> Constraints:
@@ -358,7 +309,7 @@ class Constraints:
 
     def describe(self) -> list[str]:
         """Human-readable parts: ["TVs", "Samsung", "under $500", "4★ and up", "not LG", "cheapest first"]."""
-        parts = [part for part in (self.category, self.brand) if part]
+        parts = [part for part in (self.category, " or ".join(self.brand)) if part]
         parts += self.keywords
         if self.price_min is not None and self.price_max is not None:
             parts.append(f"${self.price_min:,.0f}–${self.price_max:,.0f}")
@@ -374,10 +325,16 @@ class Constraints:
             parts.append(self.phrase("sort"))
         return parts
 
+    def specs(self) -> list[str]:
+        """Wanted keywords that state a spec ("55 inch", "16gb", "rtx 4070"): every card must have them."""
+        return [keyword for keyword in self.keywords if any(char.isdigit() for char in keyword)]
+
     def admits(self, product: Product) -> bool:
-        """The post-filter the search backends cannot express: words the product must not mention."""
+        """The post-filter the search backends cannot express: stated specs held, excluded words absent."""
         text = product.lexical_text()
-        return not any(mentions(text, keyword) for keyword in self.exclude_keywords)
+        if any(mentions(text, keyword) for keyword in self.exclude_keywords):
+            return False
+        return all(mentions(text, spec) for spec in self.specs())
 
     def keywords_met(self, product: Product) -> list[str]:
         """Wanted keywords the listing mentions; they rank a product up but do not exclude others."""
@@ -385,21 +342,23 @@ class Constraints:
         return [keyword for keyword in self.keywords if mentions(text, keyword)]
 
 
+@functools.lru_cache(maxsize=1024)
 def keyword_pattern(keyword: str) -> re.Pattern[str]:
-    """How a normalised keyword appears in listings: 65 inch ~ 65", 65-inch, 65in; 16GB ~ 16 GB."""
-    size = re.fullmatch(r"(\d+(?:\.\d)?) inch", keyword)
+    """How a normalised keyword appears in listings: 65 inch ~ 65", 65-inch, 65in; 16gb ~ 16 GB; 1kg ~ 1 Kg."""
+    size = re.fullmatch(r"(\S+) inch", keyword)
     if size:
-        return re.compile(rf"(?<![\d.]){re.escape(size.group(1))}\s*(?:\"|”|''|-?\s*inch|-?\s*in\b|-?\s*class)", re.I)
-    capacity = re.fullmatch(r"(\d+)(gb|tb)", keyword)
-    if capacity:
-        return re.compile(rf"(?<!\d){capacity.group(1)}\s*{capacity.group(2)}\b", re.I)
+        return re.compile(rf"(?<![\d./]){re.escape(size.group(1))}\s*(?:\"|”|''|-?\s*inch|-?\s*in\b|-?\s*class)", re.I)
+    measure = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]+)", keyword)
+    if measure and measure.group(2) in _UNITS:
+        spellings = "|".join(map(re.escape, _UNITS[measure.group(2)]))
+        return re.compile(rf"(?<![\d.]){re.escape(measure.group(1))}\s*-?\s*(?:{spellings})(?![a-z])", re.I)
     # "cancelling" ~ "canceling": British and American spellings of the same feature.
     words = [re.escape(word).replace("ll", "ll?") for word in re.split(r"[\s-]+", keyword)]
     return re.compile(r"(?<![\w])" + r"[\s-]?".join(words) + r"(?![\w])", re.I)
 
 
 def mentions(text: str, keyword: str) -> bool:
-    return keyword_pattern(keyword).search(text) is not None
+    return keyword_pattern(keyword).search(join_hyphenated(text)) is not None
 
 
 @dataclass
@@ -415,53 +374,11 @@ class ParsedRequest:
     reference: list[int] = field(default_factory=list)
     cleared: set[str] = field(default_factory=set)
     relative: Relative | None = None
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The catalog's own category and brand values."""
-
-    categories: tuple[str, ...] = ()
-    brands: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, categories: Iterable[str], brands: Iterable[str]) -> Vocabulary:
-        return cls(tuple(categories), tuple(sorted(brands, key=len, reverse=True)))
-
-    def category_words(self, category: str) -> set[str]:
-        return {singular(word) for word in _WORD.findall(category.lower())} - _IGNORED
-
-    def brand_in(self, text: str) -> tuple[str, int, int] | None:
-        """(brand, start, end) of the longest catalog brand named in ``text``, word-bounded.
-
-        Case-insensitive, except for brands spelled like common words ("My Arcade" lists as "My"), which
-        count only as the catalog writes them.
-        """
-        lowered = text.lower()
-        for brand in self.brands:
-            if len(brand) < 2:
-                continue
-            exact = brand.lower() in _COMMON_WORDS
-            pattern = rf"(?<![\w-]){re.escape(brand if exact else brand.lower())}(?![\w-])"
-            match = re.search(pattern, text if exact else lowered)
-            if match:
-                return brand, match.start(), match.end()
-        return None
-
-
-def _category_for(words: set[str], vocabulary: Vocabulary) -> str | None:
-    """The category whose name shares the most head words with the message; ties go to the shorter name."""
-    best: tuple[float, int, str] | None = None
-    for category in vocabulary.categories:
-        category_words = vocabulary.category_words(category)
-        heads = (words & category_words) - _MODIFIERS
-        if not heads:
-            continue
-        modifiers = words & category_words & _MODIFIERS
-        key = (len(heads) + 0.5 * len(modifiers), -len(category_words), category)
-        if best is None or key[:2] > best[:2]:
-            best = key
-    return best[2] if best else None
+    # Categories whose names the message uses, with how strongly (see CatalogLexicon.named_categories); the
+    # dialogue decides with retrieval's evidence which one, if any, filters.
+    named_categories: dict[str, float] = field(default_factory=dict)
+    # Brands named only through a product line ("MacBook" → Apple): a hint, never a filter.
+    brand_hints: list[str] = field(default_factory=list)
 
 
 class _Text:
@@ -472,6 +389,21 @@ class _Text:
 
     def cut(self, match: re.Match[str]) -> None:
         self.value = self.value[: match.start()] + " " + self.value[match.end() :]
+
+    @contextlib.contextmanager
+    def holding(self, patterns: Sequence[re.Pattern[str]]) -> Iterator[None]:
+        """Hide what ``patterns`` match from the rules run inside, and put it back afterwards."""
+        held: list[str] = []
+
+        def hold(match: re.Match[str]) -> str:
+            held.append(match.group())
+            return f"\x00{chr(ord('a') + len(held) - 1)}\x00" if len(held) <= 26 else match.group()
+
+        for pattern in patterns:
+            self.value = pattern.sub(hold, self.value)
+        yield
+        for index, original in enumerate(held[:26]):
+            self.value = self.value.replace(f"\x00{chr(ord('a') + index)}\x00", original)
 
 
 def _parse_price(text: _Text, constraints: Constraints) -> None:
@@ -500,7 +432,7 @@ def _parse_price(text: _Text, constraints: Constraints) -> None:
         return
 
 
-def _parse_reference(text: _Text, shown_brands: Sequence[str], vocabulary: Vocabulary) -> list[int]:
+def _parse_reference(text: _Text, shown_brands: Sequence[str], lexicon: CatalogLexicon) -> list[int]:
     shown = len(shown_brands)
     positions: list[int] = []
 
@@ -516,13 +448,13 @@ def _parse_reference(text: _Text, shown_brands: Sequence[str], vocabulary: Vocab
     take(_BOTH, lambda _: [1, 2])
     take(_NUMBERED, lambda m: [_NUMBER_WORDS.get(m.group(1).lower()) or int(m.group(1))])
     if shown:
-        take(_BARE_PAIR, lambda m: [int(m.group(1)), int(m.group(2))])
+        take(_BARE_LIST, lambda m: [int(digit) for digit in re.findall(r"[1-5]", m.group())])
     take(_ORDINAL, lambda m: [shown if m.group(1).lower() == "last" else _ORDINALS[m.group(1).lower()]])
     # "that Dell", "the Sony": shown products of that brand.
     for brand_match in re.finditer(r"\b(?:that|the|this)\s+([\w-]+)", text.value, re.I):
-        named = vocabulary.brand_in(brand_match.group(1))
-        if named is not None:
-            brand = named[0].casefold()
+        named = lexicon.brand_mentions(brand_match.group(1))
+        if named:
+            brand = named[0].brand.casefold()
             matching = [i for i, b in enumerate(shown_brands, start=1) if b.casefold() == brand]
             # "that Dell" among five Dells singles nothing out.
             if len(matching) < shown:
@@ -531,22 +463,25 @@ def _parse_reference(text: _Text, shown_brands: Sequence[str], vocabulary: Vocab
     return sorted(dict.fromkeys(positions))
 
 
-def _parse_keywords(text: _Text) -> tuple[list[str], list[str]]:
-    """(wanted, excluded) feature, colour and size keywords; an excluded one follows a negation and is cut."""
+def _parse_keywords(text: _Text, spec_prefixes: frozenset[str]) -> tuple[list[str], list[str]]:
+    """(wanted, excluded) spec, feature, colour and size keywords; an excluded one follows a negation and is cut."""
     for spelling, canonical in _FEATURE_SPELLINGS.items():
         text.value = re.sub(rf"\b{re.escape(spelling)}\b", canonical, text.value, flags=re.I)
     found: list[tuple[int, int, str]] = []
+
+    def add(matches: Iterable[re.Match[str]], render: Callable[[re.Match[str]], str]) -> None:
+        for match in matches:
+            if not any(match.start() < end and start < match.end() for start, end, _ in found):
+                found.append((match.start(), match.end(), render(match)))
+
+    # Specs first: "RTX 4070" is one spec, not the feature "rtx" and a stray number.
+    add(_SIZE.finditer(text.value), lambda m: f"{m.group(1)} inch")
+    add(_MEASURE.finditer(text.value), lambda m: f"{m.group(1)}{_UNIT_OF[m.group(2).lower()]}")
+    prefixed = (m for m in _PREFIXED_SPEC.finditer(text.value) if m.group(1).lower() in spec_prefixes)
+    add(prefixed, lambda m: f"{m.group(1).lower()} {m.group(2).lower()}")
     for keyword in (*FEATURE_KEYWORDS, *COLOURS):
-        for match in re.finditer(rf"(?<![\w-]){re.escape(keyword)}(?![\w-])", text.value, re.I):
-            if not any(start <= match.start() < end for start, end, _ in found):
-                found.append((match.start(), match.end(), "wifi 6" if keyword == "wi-fi 6" else keyword))
-    renderers: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-        (_SIZE, lambda m: f"{m.group(1)} inch"),
-        (_CAPACITY, lambda m: f"{m.group(1)}{m.group(2).lower()}"),
-        (_REFRESH, lambda m: f"{m.group(1)}hz"),
-    )
-    for pattern, render in renderers:
-        found += [(m.start(), m.end(), render(m)) for m in pattern.finditer(text.value)]
+        pattern = re.compile(rf"(?<![\w-]){re.escape(keyword)}(?![\w-])", re.I)
+        add(pattern.finditer(text.value), lambda _, k=keyword: "wifi 6" if k == "wi-fi 6" else k)  # type: ignore[misc]
     negations = {m.end(): m.start() for m in _NEGATION.finditer(text.value)}
     wanted: list[str] = []
     excluded: list[tuple[int, int, str]] = []
@@ -560,11 +495,12 @@ def _parse_keywords(text: _Text) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(wanted)), list(dict.fromkeys(keyword for _, _, keyword in excluded))
 
 
-def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str] = ()) -> ParsedRequest:
+def parse_request(text: str, lexicon: CatalogLexicon, shown_brands: Sequence[str] = ()) -> ParsedRequest:
     """Extract slots from one message; never raises, whatever the text.
 
-    ``shown_brands`` are the brands of the results on screen, in order, so references like "the
-    second one" or "that Dell" resolve to positions.
+    ``lexicon`` is the catalog's own (categories, brands, product lines); ``shown_brands`` are the brands of
+    the results on screen, in order, so references like "the second one" or "that Dell" resolve to positions.
+    The text should already be spelling-corrected (:class:`SlotSpeller`).
     """
     constraints = Constraints()
     rest = _Text(text)
@@ -580,7 +516,7 @@ def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str]
             constraints.sort = sort
             rest.cut(match)
             break
-    reference = _parse_reference(rest, shown_brands, vocabulary)
+    reference = _parse_reference(rest, shown_brands, lexicon)
     relative = next((name for name, pattern in _RELATIVES if pattern.search(rest.value)), None)
     if relative == "cheaper" and re.search(r"\bcheaper than\s+\$?\d", rest.value, re.I):
         relative = None
@@ -588,19 +524,63 @@ def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str]
     if rating is not None and float(rating.group(1)) <= 5:
         constraints.rating_min = float(rating.group(1))
         rest.cut(rating)
-    _parse_price(rest, constraints)
-    constraints.keywords, constraints.exclude_keywords = _parse_keywords(rest)
-    # Negated brands first, so "not Samsung" never becomes brand = Samsung.
+    # "at least 16GB", "a 2 kg bag": a measure is never a price.
+    with rest.holding([_SIZE, _MEASURE]):
+        _parse_price(rest, constraints)
+    constraints.keywords, constraints.exclude_keywords = _parse_keywords(rest, lexicon.spec_prefixes)
+    # Negated brands first, so "not Samsung" never becomes brand = Samsung; "not LG or Sony" negates both.
     for negation in list(_NEGATION.finditer(rest.value))[::-1]:
-        named = vocabulary.brand_in(rest.value[negation.end() : negation.end() + 40].split(",")[0])
-        if named is not None and named[1] == 0:
-            constraints.exclude_brand.insert(0, named[0])
-            rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + named[2] :]
+        following = rest.value[negation.end() : negation.end() + 80].split(",")[0]
+        excluded = _listed_brands(following, lexicon.brand_mentions(following))
+        if excluded:
+            constraints.exclude_brand[:0] = [mention.brand for mention in excluded]
+            rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + excluded[-1].end :]
+    hints: list[str] = []
     if not reference:
-        named = vocabulary.brand_in(rest.value)
-        if named is not None:
-            constraints.brand = named[0]
-    words = {singular(word) for word in _WORD.findall(rest.value.lower())}
-    words |= {CATEGORY_SYNONYMS[word] for word in words if word in CATEGORY_SYNONYMS}
-    constraints.category = _category_for(words, vocabulary)
-    return ParsedRequest(constraints, " ".join(rest.value.split()), reference, cleared, relative)
+        for mention in lexicon.brand_mentions(rest.value):
+            chosen = hints if mention.via_line else constraints.brand
+            if mention.brand not in chosen and mention.brand not in constraints.exclude_brand:
+                chosen.append(mention.brand)
+    # "a soundbar for my TV", "batteries for my remote": what follows a purpose names the use, not the product.
+    head = _PURPOSE.split(rest.value, maxsplit=1)[0]
+    named = lexicon.named_categories(head) or lexicon.named_categories(rest.value)
+    order = {category: rank for rank, category in enumerate(lexicon.categories)}
+    constraints.category = min(named, key=lambda c: (-named[c], order.get(c, 0)), default=None)
+    return ParsedRequest(constraints, " ".join(rest.value.split()), reference, cleared, relative, named, hints)
+
+
+def _listed_brands(text: str, mentions: Sequence[BrandMention]) -> list[BrandMention]:
+    """The brands that open ``text`` and those joined to them by "or"/"and"/"nor"/commas ("LG or Sony")."""
+    listed: list[BrandMention] = []
+    position = 0
+    for mention in mentions:
+        if mention.via_line or not re.fullmatch(r"\s*(?:(?:or|and|nor|,|/)\s*)*", text[position : mention.start]):
+            break
+        if listed and position == mention.start:
+            break
+        listed.append(mention)
+        position = mention.end
+    return listed
+
+
+@functools.cache
+def grammar_words() -> frozenset[str]:
+    """The words the slot grammar reads (prices, sorting, edits, comparison, negation), taken from its own rules."""
+    patterns = [pattern for _, pattern in (*_PRICE_PATTERNS, *_SORTS, *_RELATIVES)]
+    patterns += [pattern for _, pattern in _CLEARS] + [_NEGATION, _RATING, _FIRST_N, _LAST_N, _ORDINAL, _NUMBERED]
+    return frozenset(word for pattern in patterns for word in re.findall(r"[a-z]{3,}", pattern.pattern))
+
+
+class SlotSpeller:
+    """Corrects a message before slots are read: towards the grammar's words first ("undr" → "under",
+    "chepa" → "cheap"), then towards the catalog's ("samsng" → "samsung"). Numbers, model codes and real
+    English words are never changed."""
+
+    def __init__(self, catalog: CatalogSpeller) -> None:
+        self._catalog = catalog
+        self._grammar = CatalogSpeller(
+            Counter(grammar_words()), is_known=lambda word: catalog.knows(word) or is_english_word(word)
+        )
+
+    def correct(self, text: str) -> str:
+        return self._catalog.correct(self._grammar.correct(text))

@@ -203,9 +203,9 @@ def search(
 ) -> None:
     """Search products (dense + lexical, fused)."""
     store = _store_with_data()
-    vocabulary = Assistant(store).vocabulary()
+    assistant = Assistant(store)
     for text in _queries(query, batch, as_json):
-        request = parse_request(text, vocabulary)
+        request = parse_request(assistant.corrected(text), assistant.lexicon())
         parsed = request.constraints.to_filters()
         explicit = {
             "price_min": price_min,

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval import Product
-from retrieval.spelling import singular
+from retrieval.text import singular
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[./][0-9]+)?")
 

@@ -7,12 +7,16 @@ from retrieval.demo import DEMO_PRODUCT_MAPPING, demo_catalog_path, demo_faq_pat
 from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, pick_device
 from retrieval.errors import EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
 from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest_products
+from retrieval.lexicon import BrandMention, CatalogLexicon
 from retrieval.loaders import LoadResult, load_faq, load_products, parse_mapping
 from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
 from retrieval.settings import Settings
 from retrieval.spelling import CatalogSpeller
+from retrieval.text import is_english_word, singular, words
 
 __all__ = [
+    "BrandMention",
+    "CatalogLexicon",
     "CatalogSpeller",
     "DEMO_PRODUCT_MAPPING",
     "EmbeddingError",
@@ -45,8 +49,11 @@ __all__ = [
     "ensure_demo_data",
     "ingest_faq",
     "ingest_products",
+    "is_english_word",
     "load_faq",
     "load_products",
     "parse_mapping",
     "pick_device",
+    "singular",
+    "words",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
@@ -102,6 +103,11 @@ def model_meta_key(kind: str) -> str:
     return f"{kind}.embedding_model"
 
 
+def version_meta_key(kind: str) -> str:
+    """A new value at every ingest commit: how any process sees that the ``kind`` index changed."""
+    return f"{kind}.version"
+
+
 class DocumentIndex(Generic[DocumentT]):
     """Documents of one kind: rows in SQLite (source of truth) and content-addressed vectors in Chroma."""
 
@@ -125,6 +131,7 @@ class DocumentIndex(Generic[DocumentT]):
         self._settings = settings
         self._frequent_terms: frozenset[str] | None = None
         self._speller: CatalogSpeller | None = None
+        self._derived_from: str | None = None  # the catalog version the cached vocabularies were built from
 
     def _parse(self, body: str) -> DocumentT:
         raise NotImplementedError
@@ -222,7 +229,6 @@ class DocumentIndex(Generic[DocumentT]):
         report.deleted = len(deleted)
         report.embedded = self._write_vectors(changed, progress)
         self._commit_rows(changed, deleted)
-        self._frequent_terms, self._speller = None, None
         stale = [_doc_key(doc_id, current[doc_id]) for doc_id in deleted]
         stale += [_doc_key(doc.id, current[doc.id]) for doc, _ in changed if doc.id in current]
         self._delete_vectors(stale)
@@ -297,6 +303,25 @@ class DocumentIndex(Generic[DocumentT]):
             connection.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._model_meta_key(), self.embedder.name)
             )
+            if changed or deleted:
+                connection.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (version_meta_key(self.kind), uuid.uuid4().hex),
+                )
+
+    def version(self) -> str:
+        """The catalog version: changes with every ingest that changed something, in whichever process."""
+        return self._database.get_meta(version_meta_key(self.kind)) or ""
+
+    def _refresh_derived(self) -> None:
+        """Drop vocabularies built from an older catalog (an ingest here or in another process)."""
+        version = self.version()
+        if version != self._derived_from:
+            self._derived_from = version
+            self._forget_derived()
+
+    def _forget_derived(self) -> None:
+        self._frequent_terms, self._speller = None, None
 
     def _delete_vectors(self, doc_keys: list[str]) -> None:
         # Leftovers are harmless (searches verify hashes against SQLite), so failures only get logged.
@@ -363,6 +388,7 @@ class DocumentIndex(Generic[DocumentT]):
 
     def _frequent(self) -> frozenset[str]:
         """Terms in over 5% of a large catalog's documents; recomputed after each ingest (about 30 ms)."""
+        self._refresh_derived()
         if self._frequent_terms is None:
             table = self._table()
             with self._database.read() as connection:
@@ -377,6 +403,7 @@ class DocumentIndex(Generic[DocumentT]):
 
     def speller(self) -> CatalogSpeller:
         """Spelling correction towards this index's own words; built on first use after each ingest."""
+        self._refresh_derived()
         if self._speller is None:
             table = self._table()
             with self._database.read() as connection:

@@ -16,6 +16,7 @@ from retrieval._database import CatalogDatabase
 from retrieval._document_index import DocumentIndex, model_meta_key
 from retrieval.embeddings import Embedder, Vectors, embedder_from_settings
 from retrieval.errors import RetrievalError
+from retrieval.lexicon import CatalogLexicon
 from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
 from retrieval.settings import Settings
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 class ProductIndex(DocumentIndex[Product]):
     kind = "products"
+    _lexicon: CatalogLexicon | None = None
 
     def _parse(self, body: str) -> Product:
         return Product.model_validate_json(body)
@@ -80,19 +82,30 @@ class ProductIndex(DocumentIndex[Product]):
             ).fetchall()
         return [(row[0], float(row[1])) for row in rows]
 
-    def vocabulary(self) -> tuple[list[str], list[str]]:
-        """The catalog's own category and brand values, most listed first, for slot parsing."""
-        table = self._table()
-
-        def values(field: str) -> list[str]:
+    def lexicon(self) -> CatalogLexicon:
+        """The catalog's categories, brands and product lines; rebuilt on first use after each ingest."""
+        self._refresh_derived()
+        lexicon = self._lexicon
+        if lexicon is None:
+            table = self._table()
             with self._database.read() as connection:
                 rows = connection.execute(
-                    f"SELECT json_extract(body, '$.{field}') AS value FROM {table} "
-                    "WHERE value != '' GROUP BY value ORDER BY COUNT(*) DESC, value"
+                    "SELECT json_extract(body, '$.title'), json_extract(body, '$.category'), "
+                    f"json_extract(body, '$.brand') FROM {table} ORDER BY rowid"
                 ).fetchall()
-            return [row[0] for row in rows]
+            lexicon = self._lexicon = CatalogLexicon.from_listings(
+                (str(title or ""), str(category or ""), str(brand or "")) for title, category, brand in rows
+            )
+        return lexicon
 
-        return values("category"), values("brand")
+    def _forget_derived(self) -> None:
+        super()._forget_derived()
+        self._lexicon = None
+
+    def vocabulary(self) -> tuple[list[str], list[str]]:
+        """The catalog's own category and brand values, most listed first."""
+        lexicon = self.lexicon()
+        return list(lexicon.categories), list(lexicon.brands)
 
 
 # Enough nearest vectors that the top entries come with their answer vectors (FAQs are small).

@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+from retrieval.text import is_english_word, singular
 
 _WORD = re.compile(r"[a-z]+")
 # A whole word of letters: a letter run touching digits or hyphens is part of a model code ("SWDVK-846808").
@@ -30,24 +32,17 @@ def _deletes(word: str, edits: int) -> set[str]:
 
 
 def _edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
+    """Optimal string alignment distance: a swap of two neighbouring letters ("hsoe", "dirll") is one edit."""
+    rows = [list(range(len(b) + 1))]
     for i, char_a in enumerate(a, start=1):
         current = [i]
         for j, char_b in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return previous[-1]
-
-
-def singular(word: str) -> str:
-    """Plural endings only: enough to match "doors" with "door" without a stemmer's surprises on part names."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us")):
-        return word[:-1]
-    return word
+            cost = min(rows[-1][j] + 1, current[j - 1] + 1, rows[-1][j - 1] + (char_a != char_b))
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                cost = min(cost, rows[-2][j - 2] + 1)
+            current.append(cost)
+        rows = [rows[-1], current]
+    return rows[-1][-1]
 
 
 class CatalogSpeller:
@@ -56,12 +51,14 @@ class CatalogSpeller:
     Symmetric-delete lookup (SymSpell): every catalog word is indexed under each string it becomes
     after one or two deleted letters, so a query word's candidates are the words sharing such a string.
     Candidates one edit away (from the word or its singular) win over a split into two catalog words,
-    which wins over two edits; among equals the most frequent word wins. Numbers, model codes and words
-    of under four letters are kept.
+    which wins over two edits; among equals the most frequent word wins. Numbers, model codes, words
+    of under four letters and words that ``is_known`` accepts (everyday English by default: a real word
+    is not a typo, even when the catalog never uses it) are kept.
     """
 
-    def __init__(self, word_counts: Counter[str]) -> None:
+    def __init__(self, word_counts: Counter[str], *, is_known: Callable[[str], bool] = is_english_word) -> None:
         self._counts = word_counts
+        self._is_known = is_known
         self._by_deletion: dict[str, str] = {}
         for word, count in word_counts.items():
             if len(word) < _SHORTEST_CORRECTED - 1 or not word.isalpha():
@@ -73,11 +70,15 @@ class CatalogSpeller:
         self._correct_word = functools.lru_cache(maxsize=65_536)(self._correction)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> CatalogSpeller:
+    def from_texts(cls, texts: Iterable[str], *, is_known: Callable[[str], bool] = is_english_word) -> CatalogSpeller:
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(_WORD.findall(text.casefold()))
-        return cls(counts)
+        return cls(counts, is_known=is_known)
+
+    def knows(self, word: str) -> bool:
+        """Whether ``word`` (lower case) is one the catalog uses, in the singular or as written."""
+        return word in self._counts or singular(word) in self._counts
 
     def correct(self, text: str) -> str:
         """``text`` with each misspelt word replaced by its lower-case correction; everything else kept."""
@@ -92,7 +93,7 @@ class CatalogSpeller:
         return _QUERY_WORD.sub(replace, text)
 
     def _correction(self, word: str) -> str:
-        if len(word) < _SHORTEST_CORRECTED or word in self._counts or singular(word) in self._counts:
+        if len(word) < _SHORTEST_CORRECTED or self.knows(word) or self._is_known(word):
             return word
         nearest = self._nearest(word, 1) or self._nearest(singular(word), 1)  # "skilets" → "skillet"
         if nearest is not None:

@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant import Vocabulary, parse_request
+from assistant import parse_request
+from retrieval import CatalogLexicon
 from retrieval._parsing import brand_from_title, canonical_spellings, parse_price, parse_rating
 
 
@@ -49,10 +50,20 @@ def test_brand_rule() -> None:
     assert canonical_spellings(["SWANN", "Swann", "Swann"])["swann"] == "Swann"
 
 
-VOCABULARY = Vocabulary.of(
-    ["TVs", "Laptops & Notebook Computers", "Gaming Laptops & Notebook Computers", "Headphones & Earbuds"],
-    ["Samsung", "LG", "Sony"],
-)
+# A small catalog's (title, category, brand): the parser learns categories, brands and product lines from it.
+LISTINGS = [
+    ('Samsung 55" Class Crystal 4K TV', "TVs", "Samsung"),
+    ('LG 65" Class OLED evo 4K TV', "TVs", "LG"),
+    ('Sony 50" Class Bravia 4K TV', "TVs", "Sony"),
+    ("Samsung Galaxy Book3 15.6 inch Laptop", "Laptops & Notebook Computers", "Samsung"),
+    ("Samsung Galaxy Book3 Pro 14 inch Laptop", "Laptops & Notebook Computers", "Samsung"),
+    ("LG Gram 16 inch Laptop", "Laptops & Notebook Computers", "LG"),
+    ("MSI Katana Gaming Laptop RTX 4060", "Gaming Laptops & Notebook Computers", "MSI"),
+    ("MSI Raider Gaming Laptop RTX 4070", "Gaming Laptops & Notebook Computers", "MSI"),
+    ("Sony WH1000XM5 Wireless Headphones", "Headphones & Earbuds", "Sony"),
+    ("Bowers & Wilkins Px7 S2 Headphones", "Headphones & Earbuds", "Bowers & Wilkins"),
+]
+VOCABULARY = CatalogLexicon.from_listings(LISTINGS)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +73,7 @@ VOCABULARY = Vocabulary.of(
         ("a laptop between $300 and $600", "Laptops & Notebook Computers", 300, 600),
         ("gaming laptop under 2k", "Gaming Laptops & Notebook Computers", None, 2000),
         ("earbuds around 200", "Headphones & Earbuds", 160, 240),
-        ("television over $1,000", "TVs", 1000, None),
+        ("tvs over $1,000", "TVs", 1000, None),
         ("headphones 100-250", "Headphones & Earbuds", 100, 250),
     ],
 )
@@ -75,7 +86,7 @@ def test_request_constraints(text: str, category: str, price_min: float | None, 
 
 def test_brand_rating_and_residual_query() -> None:
     request = parse_request("Samsung tv 4 stars and up under $800", VOCABULARY)
-    assert request.constraints.brand == "Samsung"
+    assert request.constraints.brand == ["Samsung"]
     assert request.constraints.rating_min == 4
     assert request.constraints.price_max == 800
     assert request.query == "Samsung tv"
@@ -149,3 +160,44 @@ def test_forget_and_relative_edits() -> None:
     assert parse_request("anything cheaper?", VOCABULARY).relative == "cheaper"
     assert parse_request("show me more expensive ones", VOCABULARY).relative == "pricier"
     assert parse_request("cheaper than $300", VOCABULARY).relative is None
+
+
+def test_the_catalog_teaches_brands_lines_and_spec_words() -> None:
+    assert VOCABULARY.brand_lines["galaxy"] == "Samsung"  # only Samsung's listings say "Galaxy"
+    request = parse_request("a galaxy book under 900", VOCABULARY)
+    assert request.brand_hints == ["Samsung"] and request.constraints.brand == []
+    assert parse_request("bowers and wilkins headphones", VOCABULARY).constraints.brand == ["Bowers & Wilkins"]
+    assert "rtx" in VOCABULARY.spec_prefixes and "with" not in VOCABULARY.spec_prefixes
+
+
+@pytest.mark.parametrize(
+    ("text", "slots"),
+    [
+        ("only LG or Samsung", {"brand": ["LG", "Samsung"]}),
+        ("tvs but not LG or Sony", {"category": "TVs", "exclude_brand": ["LG", "Sony"]}),
+        ("gaming laptop with rtx 4070", {"category": "Gaming Laptops & Notebook Computers", "keywords": ["rtx 4070"]}),
+        ("laptop with at least 16GB ram", {"category": "Laptops & Notebook Computers", "keywords": ["16gb"]}),
+        ("a 2 kg bag under 300", {"keywords": ["2kg"], "price_max": 300}),
+        ("headphones for my tv", {"category": "Headphones & Earbuds"}),
+    ],
+)
+def test_several_values_specs_and_purpose(text: str, slots: dict[str, object]) -> None:
+    assert parse_request(text, VOCABULARY).constraints.as_slots() == slots
+
+
+def test_a_list_of_positions_is_a_reference() -> None:
+    assert parse_request("compare 1, 2 and 3", VOCABULARY, ["LG", "Sony", "LG", "Samsung"]).reference == [1, 2, 3]
+
+
+def test_specs_must_hold_and_match_how_listings_write_them() -> None:
+    from assistant import Constraints
+    from retrieval import Product
+
+    def listing(title: str) -> Product:
+        return Product(id=title, title=title, price=1.0)
+
+    wanted = Constraints(keywords=["wifi 7", "16gb", "wireless"])
+    assert wanted.specs() == ["wifi 7", "16gb"]
+    assert wanted.admits(listing("Tri-Band Wi-Fi 7 Router, 16 GB"))
+    assert not wanted.admits(listing("Tri-Band Wi-Fi 6E Router, 16 GB"))
+    assert Constraints(keywords=["1kg"]).admits(listing("Basmati Rice 1 Kg Pouch"))

@@ -26,6 +26,24 @@ def test_misspelt_words_become_the_catalog_word_one_or_two_edits_away() -> None:
     assert SPELLER.correct("12 in skilets") == "12 in skillet"  # via the singular, one edit
 
 
+def test_swapped_letters_are_one_edit() -> None:
+    speller = CatalogSpeller.from_texts(["Garden hose 50 ft", "Cordless drill 18V", "Hose reel"])
+    assert speller.correct("hsoe reel") == "hose reel"
+    assert speller.correct("cordless dirll") == "cordless drill"
+
+
+def test_everyday_english_words_are_never_turned_into_catalog_words() -> None:
+    speller = CatalogSpeller.from_texts(["Cooking pot", "Cooking oil 1 l"])
+    assert speller.correct("looking for a cookng pot") == "looking for a cooking pot"
+
+
+def test_the_slot_speller_also_knows_the_grammar_words() -> None:
+    from assistant import SlotSpeller
+
+    speller = SlotSpeller(CatalogSpeller.from_texts(["Samsung 55 inch TV", "LG OLED TV"]))
+    assert speller.correct("chepa samsng tv 55 inch undr 600") == "cheap samsung tv 55 inch under 600"
+
+
 def test_glued_words_are_split_into_two_catalog_words() -> None:
     assert SPELLER.correct("10000 btu windowair conditioner") == "10000 btu window air conditioner"
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from retrieval import IndexMismatchError, LoadError, Product, SearchFilters, Store, ingest_products
-from tests.conftest import FIXTURE_MAPPING, CountingEmbedder
+from tests.conftest import FIXTURE_MAPPING, FIXTURES, CountingEmbedder
 
 
 def _rewrite(source: Path, target: Path, replacements: dict[str, str], drop_prefixes: tuple[str, ...] = ()) -> Path:
@@ -191,7 +191,7 @@ def test_exact_model_strings_find_their_demo_product_in_the_top_3(
 def test_demo_tv_search_puts_tvs_under_500_first(demo_store: Store) -> None:
     from assistant import Assistant, parse_request
 
-    request = parse_request("4k tv under 500", Assistant(demo_store).vocabulary())
+    request = parse_request("4k tv under 500", Assistant(demo_store).lexicon())
     hits = demo_store.products.search(request.query, request.constraints.to_filters(), k=10)
     assert len(hits) == 10
     assert all(hit.product.category == "TVs" and hit.product.price <= 500 for hit in hits)
@@ -205,3 +205,21 @@ def test_progress_reports_the_total_then_every_written_document(store: Store, pr
     calls.clear()
     ingest_products(store, products_csv, FIXTURE_MAPPING, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(0, 0)]
+
+
+def test_a_server_sees_the_catalog_another_process_ingested(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    """Vocabularies (brands, categories, speller) follow every ingest, also one made by another Store/process."""
+    serving = Store.persistent(tmp_path, embedder=embedder)
+    ingest_products(serving, FIXTURES / "products.csv", FIXTURE_MAPPING)
+    assert "Dabur" not in serving.products.lexicon().brands
+    before = serving.products.version()
+
+    other = Store.persistent(tmp_path, embedder=embedder)  # e.g. `shopassist ingest` in a second process
+    honey = Product(id="honey-1", title="Dabur Honey 500 g", brand="Dabur", category="Honey", price=3.5)
+    other.products.ingest([honey])
+    other.close()
+
+    assert serving.products.version() != before
+    assert "Dabur" in serving.products.lexicon().brands
+    assert serving.products.correct_spelling("dabru hony") == "dabur honey"
+    serving.close()

@@ -152,7 +152,7 @@ def create_slack_app(
         answer(value["s"], value["t"])
 
     def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
-        categories = list(service.assistant.vocabulary().categories)
+        categories = list(service.assistant.lexicon().categories)
         client.views_publish(user_id=event["user"], view=home_view(categories))
 
     app.event("message")(ack=acknowledge, lazy=[on_message])
