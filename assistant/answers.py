@@ -33,7 +33,7 @@ def stars(product: Product) -> str:
 def reason_for(product: Product, constraints: Constraints, *, lexical_match: bool) -> str:
     """One line built only from the product's own fields and the constraints it satisfies."""
     parts: list[str] = []
-    if constraints.category and product.category == constraints.category:
+    if product.category in constraints.category:
         parts.append(product.category)
     if product.brand in constraints.brand:
         parts.append(product.brand)

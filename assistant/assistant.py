@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -515,16 +516,23 @@ class _Dialogue:
             ledger = dataclasses.replace(ledger, brand=kept)
         named = self.request.named_categories
         if self.pinned is not None:
-            return dataclasses.replace(ledger, category=None)
+            return dataclasses.replace(ledger, category=[])
         if not named:
             return ledger
         if ledger.brand:
             evidence = products.search(query, SearchFilters(brands=tuple(ledger.brand)), _EVIDENCE_HITS)
         leading = [hit for hit in evidence if min(hit.dense_rank or _NOT_RANKED, hit.lexical_rank or _NOT_RANKED) <= 5]
-        supported = {hit.product.category for hit in leading} & set(named)
-        support = {c: sum(1 / rank for rank, h in enumerate(evidence, 1) if h.product.category == c) for c in supported}
-        category = max(supported, key=lambda c: (named[c], support[c]), default=None)
-        return dataclasses.replace(ledger, category=category)
+        shown = {hit.product.category for hit in leading}
+        support: dict[str, float] = defaultdict(float)
+        for rank, hit in enumerate(evidence, start=1):
+            support[hit.product.category] += 1 / rank
+        categories = []
+        for alternative in named:
+            supported = shown & set(alternative)
+            best = max(supported, key=lambda c: (alternative[c], support[c]), default=None)
+            if best is not None and best not in categories:
+                categories.append(best)
+        return dataclasses.replace(ledger, category=categories)
 
     def names_product(self, hit: ProductHit) -> bool:
         """Whether the message is this product's title (give or take a few words) or its model number."""
@@ -587,7 +595,7 @@ class _Dialogue:
             ("keywords", {"keywords": [k for k in ledger.keywords if k not in ledger.specs()]}),
             ("brand", {"brand": None}),
             ("exclude_brand", {"exclude_brand": []}),
-            ("category", {"category": None}),
+            ("category", {"category": []}),
         ]
         for name, changes in options:
             if getattr(ledger, name) in (None, []) or (name == "keywords" and not ledger.specs()):
@@ -684,16 +692,17 @@ def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Produc
     """The ledger after a refinement: explicit edits, "forget the …", and "cheaper"/"pricier" than what was shown."""
     new = dataclasses.replace(
         ledger,
+        category=list(ledger.category),
         brand=list(ledger.brand),
         exclude_brand=list(ledger.exclude_brand),
         keywords=list(ledger.keywords),
         exclude_keywords=list(ledger.exclude_keywords),
     )
     for name in request.cleared:
-        setattr(new, name, [] if name in ("brand", "exclude_brand") else None)
+        setattr(new, name, [] if isinstance(getattr(new, name), list) else None)
     said = request.constraints
     if said.category:
-        new.category = said.category
+        new.category = list(said.category)
     if said.brand:
         new.brand = list(said.brand)
         new.exclude_brand = [b for b in new.exclude_brand if b not in said.brand]

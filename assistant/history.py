@@ -42,7 +42,7 @@ class DialogueState:
     @classmethod
     def from_json(cls, text: str) -> DialogueState:
         data = json.loads(text)
-        return cls(**{**data, "ledger": Constraints(**data.get("ledger", {}))})
+        return cls(**{**data, "ledger": Constraints.from_dict(data.get("ledger", {}))})
 
 
 class ConversationStore:

@@ -11,16 +11,17 @@ import contextlib
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from retrieval import BrandMention, CatalogLexicon, CatalogSpeller, Product, SearchFilters, is_english_word
 from retrieval.lexicon import join_hyphenated
+from retrieval.text import function_words
 
 Sort = Literal["price_asc", "price_desc", "rating_desc"]
 # How one value of a list slot reads: "Samsung", "not LG", "no refurbished".
-_LIST_SLOT_PREFIX = {"brand": "", "keywords": "", "exclude_brand": "not ", "exclude_keywords": "no "}
+_LIST_SLOT_PREFIX = {"category": "", "brand": "", "keywords": "", "exclude_brand": "not ", "exclude_keywords": "no "}
 _SORT_PHRASES = {"price_asc": "cheapest first", "price_desc": "priciest first", "rating_desc": "best rated first"}
 Relative = Literal["cheaper", "pricier", "better_rated"]
 
@@ -224,6 +225,7 @@ _NUMBERED = re.compile(r"(?:#|\bnumber\s+|\bno\.\s*|\boption\s+|\bitem\s+)([1-5]
 _BARE_LIST = re.compile(
     r"(?<![\w$.])[1-5](?:\s*(?:vs\.?|versus|and|&|or|,)\s*(?:,\s*)?[1-5])+(?![\w.%$]|\s*(?:stars?|k\b))", re.I
 )
+_ALTERNATIVES = re.compile(r"\b(?:or|either)\b|/", re.I)
 _PURPOSE = re.compile(r"\b(?:for|to go with|that goes with|compatible with|to use with)\b", re.I)
 _BOTH = re.compile(r"\bboth\b", re.I)
 _ALL = re.compile(r"\ball\s+(?:of\s+)?(?:them|these|those|three|four|five)\b", re.I)
@@ -240,7 +242,7 @@ def _amount(number: str | None, thousands: str | None) -> float | None:
 class Constraints:
     """What the customer wants, under the slot names the script format uses: the constraint ledger."""
 
-    category: str | None = None
+    category: list[str] = field(default_factory=list)  # several when the customer allows several
     brand: list[str] = field(default_factory=list)  # several when the customer allows several ("LG or Samsung")
     exclude_brand: list[str] = field(default_factory=list)
     price_min: float | None = None
@@ -261,23 +263,37 @@ class Constraints:
         return SearchFilters(
             price_min=self.price_min,
             price_max=self.price_max,
-            categories=(self.category,) if self.category else (),
+            categories=tuple(self.category),
             brands=tuple(self.brand),
             exclude_brands=tuple(self.exclude_brand),
             rating_min=self.rating_min,
         )
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Constraints:
+        """A ledger as stored; one category or brand stored as a plain name (as older versions did) reads as a list."""
+        fields = dict(data)
+        for name in ("category", "brand"):
+            if isinstance(fields.get(name), str):
+                fields[name] = [fields[name]]
+            elif fields.get(name) is None:
+                fields.pop(name, None)
+        return cls(**fields)
+
     def as_slots(self) -> dict[str, str | float | list[str]]:
-        """The slots that are set, under the slot names scripts use; one brand reads as a name, several as a list."""
+        """The slots that are set, under the slot names scripts use; one category or brand reads as a name,
+        several as a list."""
         slots = {name: value for name, value in asdict(self).items() if value not in (None, [])}
-        if len(self.brand) == 1:
-            slots["brand"] = self.brand[0]
+        for name in ("category", "brand"):
+            values = getattr(self, name)
+            if len(values) == 1:
+                slots[name] = values[0]
         return slots
 
     def phrase(self, slot: str) -> str:
         """How one slot reads to the customer: "under $500", "4★ and up", "not LG, Sony", "cheapest first"."""
         phrases = {
-            "category": self.category or "",
+            "category": " or ".join(self.category),
             "brand": " or ".join(self.brand),
             "price_max": f"under ${self.price_max or 0:,.0f}",
             "price_min": f"over ${self.price_min or 0:,.0f}",
@@ -309,7 +325,7 @@ class Constraints:
 
     def describe(self) -> list[str]:
         """Human-readable parts: ["TVs", "Samsung", "under $500", "4★ and up", "not LG", "cheapest first"]."""
-        parts = [part for part in (self.category, " or ".join(self.brand)) if part]
+        parts = [part for part in (" or ".join(self.category), " or ".join(self.brand)) if part]
         parts += self.keywords
         if self.price_min is not None and self.price_max is not None:
             parts.append(f"${self.price_min:,.0f}–${self.price_max:,.0f}")
@@ -374,9 +390,10 @@ class ParsedRequest:
     reference: list[int] = field(default_factory=list)
     cleared: set[str] = field(default_factory=set)
     relative: Relative | None = None
-    # Categories whose names the message uses, with how strongly (see CatalogLexicon.named_categories); the
-    # dialogue decides with retrieval's evidence which one, if any, filters.
-    named_categories: dict[str, float] = field(default_factory=dict)
+    # Categories whose names the message uses, with how strongly (see CatalogLexicon.named_categories), one
+    # mapping per alternative ("headphones or a speaker": two); the dialogue decides with retrieval's evidence
+    # which, if any, filter.
+    named_categories: list[dict[str, float]] = field(default_factory=list)
     # Brands named only through a product line ("MacBook" → Apple): a hint, never a filter.
     brand_hints: list[str] = field(default_factory=list)
 
@@ -535,6 +552,12 @@ def parse_request(text: str, lexicon: CatalogLexicon, shown_brands: Sequence[str
         if excluded:
             constraints.exclude_brand[:0] = [mention.brand for mention in excluded]
             rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + excluded[-1].end :]
+            continue
+        # "shampoo without sulphate", "no onion": a word the catalog uses is one the cards must not mention.
+        word = re.match(r"\s*([a-z][a-z'-]+)", following, re.I)
+        if word and lexicon.knows(word.group(1).lower()) and word.group(1).lower() not in _never_excluded():
+            constraints.exclude_keywords.insert(0, word.group(1).lower())
+            rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + word.end() :]
     hints: list[str] = []
     if not reference:
         for mention in lexicon.brand_mentions(rest.value):
@@ -543,10 +566,15 @@ def parse_request(text: str, lexicon: CatalogLexicon, shown_brands: Sequence[str
                 chosen.append(mention.brand)
     # "a soundbar for my TV", "batteries for my remote": what follows a purpose names the use, not the product.
     head = _PURPOSE.split(rest.value, maxsplit=1)[0]
-    named = lexicon.named_categories(head) or lexicon.named_categories(rest.value)
+    if not lexicon.named_categories(head):
+        head = rest.value
+    alternatives = [named for part in _ALTERNATIVES.split(head) if (named := lexicon.named_categories(part))]
     order = {category: rank for rank, category in enumerate(lexicon.categories)}
-    constraints.category = min(named, key=lambda c: (-named[c], order.get(c, 0)), default=None)
-    return ParsedRequest(constraints, " ".join(rest.value.split()), reference, cleared, relative, named, hints)
+    for named in alternatives:
+        best = min(named, key=lambda c: (-named[c], order.get(c, 0)))
+        if best not in constraints.category:
+            constraints.category.append(best)
+    return ParsedRequest(constraints, " ".join(rest.value.split()), reference, cleared, relative, alternatives, hints)
 
 
 def _listed_brands(text: str, mentions: Sequence[BrandMention]) -> list[BrandMention]:
@@ -561,6 +589,12 @@ def _listed_brands(text: str, mentions: Sequence[BrandMention]) -> list[BrandMen
         listed.append(mention)
         position = mention.end
     return listed
+
+
+@functools.cache
+def _never_excluded() -> frozenset[str]:
+    """Words after a negation that are grammar, not a thing to avoid ("not too expensive", "no more than")."""
+    return grammar_words() | function_words()
 
 
 @functools.cache
