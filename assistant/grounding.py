@@ -40,7 +40,7 @@ def grounding_problems(
             problems.append(f"product {card.id!r} is not in the catalog")
         elif (card.title, card.price) != (product.title, product.price):
             problems.append(f"card {card.id!r} says {card.title!r} at {card.price}, the catalog does not")
-    allowed = [card.price for card in turn.products]
+    allowed = [card.price for card in turn.products if card.price is not None]
     allowed += [float(v) for name, v in turn.slots.items() if name.startswith("price_") and isinstance(v, int | float)]
     for source in sources:
         allowed += amounts_in(source)
