@@ -135,7 +135,8 @@ class Assistant:
     def vocabulary(self) -> Vocabulary:
         with self._lock:
             if self._vocabulary is None:
-                self._vocabulary = Vocabulary.of(*self.store.products.vocabulary())
+                products = self.store.products
+                self._vocabulary = Vocabulary.of(*products.vocabulary(), currency=products.currency())
             return self._vocabulary
 
     def intents(self) -> IntentClassifier:
@@ -287,7 +288,9 @@ class _Dialogue:
         self.store = assistant.store
         self.session_id = session_id
         self.text = text
-        self.state = dataclasses.replace(state, misses=0)
+        # The ledger's amounts are in the store's currency, whatever a reset or an older state says.
+        ledger = dataclasses.replace(state.ledger, currency=assistant.vocabulary().currency)
+        self.state = dataclasses.replace(state, misses=0, ledger=ledger)
         self._misses_before = state.misses
         found = self.store.products.get(state.shown)
         self.shown = [found[product_id] for product_id in state.shown if product_id in found]

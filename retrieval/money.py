@@ -52,31 +52,29 @@ MAX_PLAUSIBLE_AMOUNT = 1e12
 
 _CODES = "|".join(sorted(ISO_4217 - _WORDLIKE_CODES))
 _ANY_CODE = rf"(?:{_CODES}|(?-i:{'|'.join(sorted(_WORDLIKE_CODES))}))"
-_BEFORE = rf"(?P<before>[$€£₹¥]|\b(?:rs\.?|{_ANY_CODE})(?![a-z]))"
-_AFTER = rf"(?P<after>[$€£₹¥]|(?:dollars?|bucks?|euros?|quid|rupees?|rs|yen|yuan|rmb|{_ANY_CODE})\b)"
-# Digits only at the start of a number (not "00" inside "1000" or "5" in "0.5"): linear time on a message of digits.
-_NUMBER = r"(?P<number>(?<![\d,])(?<!\d\.)(?:\d{1,3}(?:,\d{2,3})+|\d+)(?:\.\d+)?)"
-_SCALE = r"(?P<scale>k|thousand|lakhs?|lacs?)\b"
+_SIGNS = "$€£₹¥"
+_BEFORE = rf"(?:[{_SIGNS}]|\b(?:rs\.?|{_ANY_CODE})(?![a-z]))"
+_AFTER = rf"(?:[{_SIGNS}]|(?:dollars?|bucks?|euros?|quid|rupees?|rs|yen|yuan|rmb|{_ANY_CODE})\b)"
+# Only at the start of a number (not "00" inside "1000", not "5" in "0.5"), and atomic: a figure is
+# never cut short to make a match. Both keep matching linear on a message made of digits.
+_NUMBER = r"(?<![\d,])(?<!\d\.)(?>(?:\d{1,3}(?:,\d{2,3})+|\d+)(?:\.\d+)?)"
+_SCALE = r"(?:k|thousand|lakhs?|lacs?)\b"
 _SCALES = {"k": 1e3, "thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5}
-# A number followed by a unit is a size or a quantity, not money: "55 inch", "500 ml", "2kg", "50%".
+# A bare number followed by a unit is a size or a quantity, not money: "55 inch", "500 ml", "2kg", "50%".
 _UNIT = (
     r"-?\s*(?:%|\"|”|''|(?:inch(?:es)?|cm|mm|ft|feet|gb|tb|mb|hz|w|watts?|v|volts?|mah|mp|kg|kgs|g|gm|gms|"
     r"grams?|lbs?|pounds?|oz|ml|l|ltrs?|litres?|liters?|pcs|pieces?|packs?)\b)"
 )
-_FIGURE = rf"{_NUMBER}(?:\s*{_SCALE})?(?!{_UNIT})"
-_GROUP_NAMES = re.compile(r"\?P<\w+>")
-
-
-def _unnamed(pattern: str) -> str:
-    """``pattern`` without group names, to embed in larger patterns (where it may occur twice)."""
-    return _GROUP_NAMES.sub("?:", pattern)
-
-
-AMOUNT = _unnamed(rf"(?:{_BEFORE}\s*)?{_FIGURE}(?:\s*{_AFTER})?(?![\w])")
-"""An amount with or without its currency: "$12", "300 rupees", "USD 12", "2k", "1,500"."""
-PRICED_AMOUNT = _unnamed(rf"(?:{_BEFORE}\s*{_FIGURE}(?:\s*{_AFTER})?|{_FIGURE}\s*{_AFTER})(?![\w])")
+_FIGURE = rf"{_NUMBER}(?:\s*{_SCALE})?"
+AMOUNT = rf"(?:{_BEFORE}\s*{_FIGURE}(?:\s*{_AFTER})?|{_FIGURE}(?!{_UNIT})(?:\s*{_AFTER})?)(?!\w)"
+"""An amount with or without its currency: "$12", "300 rupees", "USD 12", "2k", "1,500" (no groups)."""
+PRICED_AMOUNT = rf"(?:{_BEFORE}\s*{_FIGURE}(?:\s*{_AFTER})?|{_FIGURE}(?!{_UNIT})\s*{_AFTER})(?!\w)"
 """An amount written with its currency (not a bare "12")."""
-_READ = re.compile(rf"(?:{_BEFORE}\s*)?{_FIGURE}(?:\s*{_AFTER})?(?![\w])", re.I)
+_FIND = re.compile(AMOUNT, re.I)
+# Takes one found amount apart.
+_PARTS = re.compile(
+    rf"(?P<before>{_BEFORE})?\s*(?P<number>[\d,.]+)\s*(?P<scale>{_SCALE})?\s*(?P<after>{_AFTER})?", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -101,24 +99,22 @@ def plausible(value: float) -> bool:
     return math.isfinite(value) and 0 <= value <= MAX_PLAUSIBLE_AMOUNT
 
 
-def _amount(match: re.Match[str], store_currency: str) -> Amount | None:
-    value = float(match.group("number").replace(",", ""))
-    if match.group("scale"):
-        value *= _SCALES[match.group("scale").lower()]
-    marker = match.group("before") or match.group("after")
+def read_amount(text: str, store_currency: str = "USD") -> Amount | None:
+    """The amount ``text`` (a match of :data:`AMOUNT`) says; None for a figure no price can be."""
+    parts = _PARTS.fullmatch(text.strip())
+    if parts is None:
+        return None
+    value = float(parts.group("number").replace(",", ""))
+    if parts.group("scale"):
+        value *= _SCALES[parts.group("scale").lower()]
+    marker = parts.group("before") or parts.group("after")
     currency = currency_code(marker, store_currency) if marker else None
     return Amount(value, currency) if plausible(value) else None
 
 
-def read_amount(text: str, store_currency: str = "USD") -> Amount | None:
-    """The amount ``text`` (a match of :data:`AMOUNT`) says; None for a figure no price can be."""
-    match = _READ.fullmatch(text.strip())
-    return _amount(match, store_currency) if match else None
-
-
 def priced_amounts(text: str, store_currency: str = "USD") -> list[Amount]:
     """Every amount written with its currency in ``text``; implausible figures are left out."""
-    found = (_amount(match, store_currency) for match in _READ.finditer(text))
+    found = (read_amount(match.group(), store_currency) for match in _FIND.finditer(text))
     return [amount for amount in found if amount is not None and amount.currency is not None]
 
 
