@@ -60,10 +60,12 @@ _AFTER = rf"(?:[{_SIGNS}]|(?:dollars?|bucks?|euros?|quid|rupees?|rs|yen|yuan|rmb
 _NUMBER = r"(?<![\d,])(?<!\d\.)(?>(?:\d{1,3}(?:,\d{2,3})+|\d+)(?:\.\d+)?)"
 _SCALE = r"(?:k|thousand|lakhs?|lacs?)\b"
 _SCALES = {"k": 1e3, "thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5}
-# A bare number followed by a unit is a size or a quantity, not money: "55 inch", "500 ml", "2kg", "50%".
+# A bare number followed by a unit is a size, a quantity or a time, not money: "55 inch", "500 ml", "2kg",
+# "50%", "within 2 days".
 _UNIT = (
     r"-?\s*(?:%|\"|”|''|(?:inch(?:es)?|cm|mm|ft|feet|gb|tb|mb|hz|w|watts?|v|volts?|mah|mp|kg|kgs|g|gm|gms|"
-    r"grams?|lbs?|pounds?|oz|ml|l|ltrs?|litres?|liters?|pcs|pieces?|packs?)\b)"
+    r"grams?|lbs?|pounds?|oz|ml|l|ltrs?|litres?|liters?|pcs|pieces?|packs?|"
+    r"mins?|minutes?|hours?|hrs?|days?|weeks?|months?|years?|yrs?)\b)"
 )
 _FIGURE = rf"{_NUMBER}(?:\s*{_SCALE})?"
 AMOUNT = rf"(?:{_BEFORE}\s*{_FIGURE}(?:\s*{_AFTER})?|{_FIGURE}(?!{_UNIT})(?:\s*{_AFTER})?)(?!\w)"

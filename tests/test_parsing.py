@@ -199,7 +199,9 @@ def test_a_budget_counts_only_in_the_store_currency(text: str, currency: str, pr
     assert request.query == "lamp", "a price phrase never stays in the search words"
 
 
-@pytest.mark.parametrize("text", ["shampoo under 500 ml", "rice under 2kg", "tv under 55 inch", "over 50% off"])
+@pytest.mark.parametrize(
+    "text", ["shampoo under 500 ml", "rice under 2kg", "tv under 55 inch", "over 50% off", "delivered within 2 days"]
+)
 def test_sizes_and_quantities_are_not_prices(text: str) -> None:
     constraints = parse_request(text, VOCABULARY).constraints
     assert (constraints.price_min, constraints.price_max) == (None, None)
