@@ -135,9 +135,13 @@ class Assistant:
     def vocabulary(self) -> Vocabulary:
         with self._lock:
             if self._vocabulary is None:
-                products = self.store.products
-                self._vocabulary = Vocabulary.of(*products.vocabulary(), currency=products.currency())
+                self._vocabulary = Vocabulary.of(*self.store.products.vocabulary())
             return self._vocabulary
+
+    @functools.cached_property
+    def currency(self) -> str:
+        """The store's currency, read once (a scan of the catalog, like the vocabulary)."""
+        return self.store.products.currency()
 
     def intents(self) -> IntentClassifier:
         with self._lock:
@@ -289,7 +293,7 @@ class _Dialogue:
         self.session_id = session_id
         self.text = text
         # The ledger's amounts are in the store's currency, whatever a reset or an older state says.
-        ledger = dataclasses.replace(state.ledger, currency=assistant.vocabulary().currency)
+        ledger = dataclasses.replace(state.ledger, currency=assistant.currency)
         self.state = dataclasses.replace(state, misses=0, ledger=ledger)
         self._misses_before = state.misses
         found = self.store.products.get(state.shown)
@@ -298,7 +302,9 @@ class _Dialogue:
         self.request = (
             ParsedRequest(Constraints())
             if refine_only
-            else parse_request(text, assistant.vocabulary(), [product.brand for product in self.shown])
+            else parse_request(
+                text, assistant.vocabulary(), [product.brand for product in self.shown], currency=assistant.currency
+            )
         )
 
     def run(self) -> tuple[Turn, DialogueState]:

@@ -429,15 +429,14 @@ class ParsedRequest:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The catalog's own category and brand values, and the currency its prices are in."""
+    """The catalog's own category and brand values."""
 
     categories: tuple[str, ...] = ()
     brands: tuple[str, ...] = ()
-    currency: str = "USD"
 
     @classmethod
-    def of(cls, categories: Iterable[str], brands: Iterable[str], currency: str = "USD") -> Vocabulary:
-        return cls(tuple(categories), tuple(sorted(brands, key=len, reverse=True)), currency)
+    def of(cls, categories: Iterable[str], brands: Iterable[str]) -> Vocabulary:
+        return cls(tuple(categories), tuple(sorted(brands, key=len, reverse=True)))
 
     def category_words(self, category: str) -> set[str]:
         return {singular(word) for word in _WORD.findall(category.lower())} - _IGNORED
@@ -572,13 +571,15 @@ def _parse_keywords(text: _Text) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(wanted)), list(dict.fromkeys(keyword for _, _, keyword in excluded))
 
 
-def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str] = ()) -> ParsedRequest:
+def parse_request(
+    text: str, vocabulary: Vocabulary, shown_brands: Sequence[str] = (), *, currency: str = "USD"
+) -> ParsedRequest:
     """Extract slots from one message; never raises, whatever the text.
 
     ``shown_brands`` are the brands of the results on screen, in order, so references like "the
-    second one" or "that Dell" resolve to positions.
+    second one" or "that Dell" resolve to positions. ``currency`` is the store's: budgets count only in it.
     """
-    constraints = Constraints(currency=vocabulary.currency)
+    constraints = Constraints(currency=currency)
     rest = _Text(text)
     cleared: set[str] = set()
     for names, pattern in _CLEARS:

@@ -218,9 +218,10 @@ def search(
 ) -> None:
     """Search products (dense + lexical, fused)."""
     store = _store_with_data()
-    vocabulary = Assistant(store).vocabulary()
+    assistant = Assistant(store)
+    vocabulary = assistant.vocabulary()
     for text in _queries(query, batch, as_json):
-        request = parse_request(text, vocabulary)
+        request = parse_request(text, vocabulary, currency=assistant.currency)
         parsed = request.constraints.to_filters()
         explicit = {
             "price_min": price_min,

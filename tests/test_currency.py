@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import Assistant, Turn, Vocabulary, parse_request
+from assistant import Assistant, Constraints, Turn, Vocabulary, parse_request
 from assistant.grounding import grounding_problems
 from connectors.slack.blocks import turn_message
 from retrieval import SentenceTransformerEmbedder, Store, ingest_faq, ingest_products
@@ -33,7 +33,7 @@ def _chips(turn: Turn) -> dict[str, str]:
 def test_the_store_currency_is_the_catalogs(rupee_store: Store, store: Store) -> None:
     assert rupee_store.products.currency() == "INR"
     assert store.products.currency() == "USD", "an empty catalog"
-    assert Assistant(rupee_store).vocabulary().currency == "INR"
+    assert Assistant(rupee_store).currency == "INR"
 
 
 def test_rupee_budgets_show_in_rupees_on_chips_cards_and_slack(rupee_store: Store) -> None:
@@ -86,7 +86,9 @@ def test_template_replies_of_a_rupee_store_pass_the_grounding_check(rupee_store:
 
 
 def test_dollar_signs_in_a_dollar_store_mean_the_store_currency() -> None:
-    canadian = Vocabulary.of([], [], currency="CAD")
-    assert parse_request("a kettle under $40", canadian).constraints.price_max == 40
-    assert parse_request("a kettle under 40 dollars", canadian).constraints.describe() == ["under 40 CAD"]
-    assert parse_request("a kettle under €40", canadian).constraints.price_max is None
+    def parsed(text: str) -> Constraints:
+        return parse_request(text, Vocabulary(), currency="CAD").constraints
+
+    assert parsed("a kettle under $40").price_max == 40
+    assert parsed("a kettle under 40 dollars").describe() == ["under 40 CAD"]
+    assert parsed("a kettle under €40").price_max is None
