@@ -32,6 +32,7 @@ from assistant.slots import Constraints, ParsedRequest, SlotSpeller, parse_reque
 from assistant.turn import Intent, LedgerChip, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
 from retrieval import CatalogLexicon, FaqHit, Product, ProductHit, SearchFilters, Store, is_english_word, words
+from retrieval.text import function_words
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
@@ -44,6 +45,7 @@ _CONFIDENT_FAQ = 0.9
 _RETRIEVAL_CANDIDATES = 20
 # What retrieval finds for the message's words alone, before any filter: the evidence for brand and category.
 _EVIDENCE_HITS = 20
+_POST_FILTER_POOL = 5
 _NOT_RANKED = 10**6
 # A message sharing this share of its words with a title, and of the title's words, names that product.
 _TITLE_MATCH = 0.8
@@ -151,6 +153,11 @@ class Assistant:
                 self._slot_speller = (catalog, SlotSpeller(catalog))
             speller = self._slot_speller[1]
         return speller.correct(text)
+
+    @property
+    def currency(self) -> str:
+        """The store's currency (the catalog's own; re-read after each ingest)."""
+        return self.store.products.currency()
 
     def intents(self) -> IntentClassifier:
         with self._lock:
@@ -291,6 +298,24 @@ def _everyday(name: str) -> bool:
     return all(is_english_word(word) for word in words(name))
 
 
+def _similar(ranked: Sequence[RankedProduct], threshold: float) -> bool:
+    """Whether any result is at least ``threshold`` similar to the request (rather than the least unrelated)."""
+    return any((item.hit.dense_similarity or -1.0) >= threshold for item in ranked)
+
+
+def _head_noun(text: str) -> str | None:
+    """The word naming what is asked for: the last word of the first phrase that is more than a request
+    ("do you have | car tyres", "show me | laptops | under …"); phrases end at grammar words."""
+    phrase: list[str] = []
+    for word in [*words(text), "."]:
+        if word in function_words() or word in _VAGUE or not word.isalpha():
+            if phrase:
+                return phrase[-1]
+            continue
+        phrase.append(word)
+    return None
+
+
 def _content_words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower())) - _VAGUE
 
@@ -306,7 +331,9 @@ class _Dialogue:
         self.store = assistant.store
         self.session_id = session_id
         self.text = text
-        self.state = dataclasses.replace(state, misses=0)
+        # The ledger's amounts are in the store's currency, whatever a reset or an older state says.
+        ledger = dataclasses.replace(state.ledger, currency=assistant.currency)
+        self.state = dataclasses.replace(state, misses=0, ledger=ledger)
         self._misses_before = state.misses
         found = self.store.products.get(state.shown)
         self.shown = [found[product_id] for product_id in state.shown if product_id in found]
@@ -316,7 +343,10 @@ class _Dialogue:
             ParsedRequest(Constraints())
             if refine_only
             else parse_request(
-                assistant.corrected(text), assistant.lexicon(), [product.brand for product in self.shown]
+                assistant.corrected(text),
+                assistant.lexicon(),
+                [product.brand for product in self.shown],
+                currency=assistant.currency,
             )
         )
 
@@ -446,15 +476,18 @@ class _Dialogue:
             if _content_words(query) == set() and not ledger.filters_products() and not self.request.reference:
                 return self.clarify()
         query = query.strip() or self.text
+        head = _head_noun(query) if intent == "product_search" else None
+        if head is not None and not self.resembles(head) and not self.store.products.speller().knows(head):
+            return self.not_carried(head)
         ledger = self.settle(query, ledger, previous if intent == "refine" else Constraints())
         ranked = self.find(query, ledger)
-        if intent == "product_search" and not (ledger.category or ledger.brand) and not self.carried(ranked):
-            self.state.ledger, self.state.query, self.state.shown = Constraints(), "", []
-            return self.miss(
-                intent,
-                f"I couldn't find anything like “{self.text.strip()[:80]}” in our catalog. We mostly carry "
-                f"{', '.join(list(self.assistant.lexicon().categories)[:5])}. Want to look at one of those?",
-            )
+        if (
+            head is not None
+            and not (ledger.category or ledger.brand or self.pinned)
+            and not _similar(ranked, self.store.settings.search_min_similarity)
+            and not self.resembles(head)
+        ):
+            return self.not_carried(head)
         relaxed: list[str] = []
         if not ranked:
             relaxed, ranked = self.relax(query, ledger)
@@ -545,16 +578,18 @@ class _Dialogue:
 
     def find(self, query: str, ledger: Constraints) -> list[RankedProduct]:
         query = self.store.products.correct_spelling(query)  # the ranker reads what retrieval read
-        hits = self.store.products.search(query, ledger.to_filters(), _RETRIEVAL_CANDIDATES)
+        # Specs and exclusions are checked on the listings, after retrieval: give them more to choose from.
+        pool = _RETRIEVAL_CANDIDATES * (_POST_FILTER_POOL if ledger.specs() or ledger.exclude_keywords else 1)
+        hits = self.store.products.search(query, ledger.to_filters(), pool)
         hits = [hit for hit in hits if ledger.admits(hit.product)]
         context = RankingContext(ledger=ledger.as_slots(), clicked=self.clicked_products())
         ranked = _distinct(self.assistant.ranker.rank(query, hits, context))
         # Keyword matches first (stable: the ranker's order within each group), then the requested order.
         ranked.sort(key=lambda item: -len(ledger.keywords_met(item.hit.product)))
         if ledger.sort == "price_asc":
-            ranked.sort(key=lambda item: item.hit.product.price)
+            ranked.sort(key=lambda item: _price_order(item.hit.product.price, 1.0))
         elif ledger.sort == "price_desc":
-            ranked.sort(key=lambda item: -item.hit.product.price)
+            ranked.sort(key=lambda item: _price_order(item.hit.product.price, -1.0))
         elif ledger.sort == "rating_desc":
             ranked.sort(key=lambda item: -(item.hit.product.rating or 0.0))
         # The product the message names leads; otherwise an out-of-stock product never does.
@@ -577,12 +612,24 @@ class _Dialogue:
         found = self.store.products.get(ids)
         return [found[i] for i in ids if i in found]
 
-    def carried(self, ranked: Sequence[RankedProduct]) -> bool:
-        """Whether the results are about what was asked, rather than the least unrelated products we have."""
-        if _MODEL_NUMBER.search(self.text) and any(item.hit.lexical_rank == 1 for item in ranked):
+    def not_carried(self, product_type: str) -> Turn:
+        self.state.ledger, self.state.query, self.state.shown = Constraints(), "", []
+        categories = list(self.assistant.lexicon().categories)[:5]
+        offer = f" We mostly carry {', '.join(categories)}. Want to look at one of those?" if categories else ""
+        return self.miss(
+            "product_search",
+            f"Sorry, we don't carry {product_type} — I couldn't find anything like “{self.text.strip()[:80]}” "
+            f"in our catalog.{offer}",
+        )
+
+    def resembles(self, product_type: str) -> bool:
+        """Whether some product is like ``product_type`` on its own ("television" → a TV; "tyres" in a grocery:
+        nothing). Asked when no listing uses the word, or when nothing found resembles the whole request
+        ("a saddle for my horse" finds guitars, whose listings mention a saddle)."""
+        if _MODEL_NUMBER.search(self.text) and self.store.products.lexical(self.text, 1):
             return True
-        similarities = [item.hit.dense_similarity for item in ranked if item.hit.dense_similarity is not None]
-        return bool(similarities) and max(similarities) >= self.store.settings.search_min_similarity
+        nearest = self.store.products.dense(product_type, 1)
+        return bool(nearest) and nearest[0][1] >= self.store.settings.search_min_similarity
 
     def relax(self, query: str, ledger: Constraints) -> tuple[list[str], list[RankedProduct]]:
         """Drop one constraint at a time, most dispensable first; the first that finds something wins."""
@@ -719,7 +766,7 @@ def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Produc
     new.keywords = list(dict.fromkeys([*new.keywords, *said.keywords]))
     new.exclude_keywords = list(dict.fromkeys([*new.exclude_keywords, *said.exclude_keywords]))
     new.keywords = [k for k in new.keywords if k not in new.exclude_keywords]
-    prices = [product.price for product in shown]
+    prices = [product.price for product in shown if product.price is not None]
     if request.relative == "cheaper":
         cap = min(prices) if prices else (new.price_max or 0.0) * 0.8
         new.price_max = round(max(cap - 0.01, 0.0), 2)
@@ -736,6 +783,11 @@ def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Produc
         new.rating_min = round(min(5.0, max(4.0, floor)), 1)
         new.sort = "rating_desc"
     return new
+
+
+def _price_order(price: float | None, direction: float) -> tuple[bool, float]:
+    """Sort key: listed prices ascending (``direction`` 1) or descending (-1), products without one last."""
+    return price is None, direction * (price or 0.0)
 
 
 def _relaxed_explanation(ledger: Constraints, relaxed: list[str]) -> str:
@@ -769,7 +821,7 @@ def _distinct(ranked: list[RankedProduct]) -> list[RankedProduct]:
 
     Catalogs list one product under several categories; two identical cards read as a bug.
     """
-    seen: set[tuple[str, float]] = set()
+    seen: set[tuple[str, float | None]] = set()
     distinct = []
     for item in ranked:
         key = (item.hit.product.title.casefold(), item.hit.product.price)

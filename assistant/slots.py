@@ -12,11 +12,12 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from retrieval import BrandMention, CatalogLexicon, CatalogSpeller, Product, SearchFilters, is_english_word
 from retrieval.lexicon import join_hyphenated
+from retrieval.money import AMOUNT, PRICED_AMOUNT, format_money, read_amount
 from retrieval.text import function_words
 
 Sort = Literal["price_asc", "price_desc", "rating_desc"]
@@ -116,24 +117,23 @@ _MEASURE = re.compile(rf"(?<![\w./$₹€£])(\d+(?:\.\d+)?)\s*-?\s*({_UNIT_WORD
 # "RTX 4070", "Gen 2", "wifi 7": a word the catalog's titles write before numbers, and a number.
 _PREFIXED_SPEC = re.compile(r"\b([a-z]{1,6})[ -]?(\d[\w.]*)", re.I)
 
-_AMOUNT = r"\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b)?(?:\s*(?:dollars?|bucks|usd))?"
+# One group per amount: "$12", "₹300", "Rs. 300", "300 rupees", "USD 12", "12 euros", "2k", "1,500".
+_AMOUNT = rf"({AMOUNT})"
 _PRICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("range", re.compile(rf"\b(?:between|from)\s+{_AMOUNT}\s+(?:and|to|-)\s+{_AMOUNT}", re.I)),
     ("range", re.compile(rf"(?<![\w.]){_AMOUNT}\s*(?:-|–|to)\s*{_AMOUNT}(?=\s|$|[,.?!])", re.I)),
     (
         "max",
         re.compile(
-            rf"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|within|"
-            rf"budget(?:\s+(?:is|of|to))?(?:\s+(?:now|only|just))?|<=?)\s*{_AMOUNT}",
+            rf"\b(?:under|below|less than|lower than|cheaper than|max(?:imum)?|up ?to|no more than|not more than|"
+            rf"at most|within|budget(?:\s+(?:is|of|to))?(?:\s+(?:now|only|just))?|<=?)\s*{_AMOUNT}",
             re.I,
         ),
     ),
     ("min", re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|starting at|>=?)\s*{_AMOUNT}", re.I)),
     ("around", re.compile(rf"\b(?:around|about|approximately|roughly|~)\s*{_AMOUNT}", re.I)),
-    (
-        "max",
-        re.compile(r"(\$\s*\d[\d,]*(?:\.\d+)?)\s*(k\b)?|\b(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:dollars?|bucks)\b", re.I),
-    ),
+    # A bare amount with its currency ("a kettle, 40 dollars", "₹300") is a budget.
+    ("max", re.compile(rf"({PRICED_AMOUNT})", re.I)),
 ]
 _RATING = re.compile(
     r"\b(?:at least\s+|rated\s+|only\s+)?(\d(?:\.\d)?)\s*(?:\+\s*)?(?:stars?|★)"
@@ -169,7 +169,7 @@ _SORTS: list[tuple[Sort, re.Pattern[str]]] = [
         re.compile(
             r"\b(?:cheapest|lowest price|least expensive)(?:\s+first)?\b|\bsort(?:ed)?\s+(?:them\s+)?by\s+price\b|"
             r"\bprice\s+low\s+to\s+high\b|\b(?:cheap|affordable|inexpensive|low[- ]cost)\b|"
-            r"\bbudget\b(?!\s+(?:is\s+|of\s+|to\s+)?(?:now\s+|only\s+|just\s+)?\$?\d)",
+            rf"\bbudget\b(?!\s+(?:is\s+|of\s+|to\s+)?(?:now\s+|only\s+|just\s+)?{AMOUNT})",
             re.I,
         ),
     ),
@@ -225,17 +225,19 @@ _NUMBERED = re.compile(r"(?:#|\bnumber\s+|\bno\.\s*|\boption\s+|\bitem\s+)([1-5]
 _BARE_LIST = re.compile(
     r"(?<![\w$.])[1-5](?:\s*(?:vs\.?|versus|and|&|or|,)\s*(?:,\s*)?[1-5])+(?![\w.%$]|\s*(?:stars?|k\b))", re.I
 )
+_FREE_OF = re.compile(r"[\s-]*(?:free|less)\b", re.I)
 _ALTERNATIVES = re.compile(r"\b(?:or|either)\b|/", re.I)
 _PURPOSE = re.compile(r"\b(?:for|to go with|that goes with|compatible with|to use with)\b", re.I)
 _BOTH = re.compile(r"\bboth\b", re.I)
 _ALL = re.compile(r"\ball\s+(?:of\s+)?(?:them|these|those|three|four|five)\b", re.I)
 
 
-def _amount(number: str | None, thousands: str | None) -> float | None:
-    if number is None:
+def _amount(text: str, currency: str) -> float | None:
+    """The amount in the store's ``currency``; None for another currency or a figure no price can be."""
+    amount = read_amount(text, currency)
+    if amount is None or amount.currency not in (None, currency):
         return None
-    value = float(number.replace("$", "").replace(",", "").strip())
-    return value * 1000 if thousands else value
+    return amount.value
 
 
 @dataclass
@@ -251,6 +253,8 @@ class Constraints:
     sort: Sort | None = None
     keywords: list[str] = field(default_factory=list)
     exclude_keywords: list[str] = field(default_factory=list)
+    # The unit of the price slots (the store's), not a constraint: equal ledgers may differ in it.
+    currency: str = field(default="USD", compare=False)
 
     def is_empty(self) -> bool:
         return self == Constraints()
@@ -283,20 +287,27 @@ class Constraints:
     def as_slots(self) -> dict[str, str | float | list[str]]:
         """The slots that are set, under the slot names scripts use; one category or brand reads as a name,
         several as a list."""
-        slots = {name: value for name, value in asdict(self).items() if value not in (None, [])}
+        slots = {name: value for name, value in self._slot_values().items() if value not in (None, [])}
         for name in ("category", "brand"):
             values = getattr(self, name)
             if len(values) == 1:
                 slots[name] = values[0]
         return slots
 
+    def _slot_values(self) -> dict[str, Any]:
+        """Every slot (the ledger's compared fields), set or not; the currency is how they read, not a slot."""
+        return {slot.name: getattr(self, slot.name) for slot in fields(self) if slot.compare}
+
     def phrase(self, slot: str) -> str:
-        """How one slot reads to the customer: "under $500", "4★ and up", "not LG, Sony", "cheapest first"."""
+        """How one slot reads to the customer: "under $500", "4★ and up", "not LG, Sony", "cheapest first".
+
+        Price limits read exactly as applied, in the store's currency: "under ₹49.96", "over $500".
+        """
         phrases = {
             "category": " or ".join(self.category),
             "brand": " or ".join(self.brand),
-            "price_max": f"under ${self.price_max or 0:,.0f}",
-            "price_min": f"over ${self.price_min or 0:,.0f}",
+            "price_max": f"under {self._limit(self.price_max)}",
+            "price_min": f"over {self._limit(self.price_min)}",
             "rating_min": f"{self.rating_min or 0:g}★ and up",
             "exclude_brand": _LIST_SLOT_PREFIX["exclude_brand"] + ", ".join(self.exclude_brand),
             "exclude_keywords": _LIST_SLOT_PREFIX["exclude_keywords"] + ", ".join(self.exclude_keywords),
@@ -305,10 +316,13 @@ class Constraints:
         }
         return phrases[slot]
 
+    def _limit(self, amount: float | None) -> str:
+        return format_money(amount or 0.0, self.currency, exact=True)
+
     def chips(self) -> list[tuple[str, str | float, str]]:
         """(slot, value, label) per removable constraint; list slots give one chip per value."""
         chips: list[tuple[str, str | float, str]] = []
-        for slot, value in asdict(self).items():
+        for slot, value in self._slot_values().items():
             if value in (None, []):
                 continue
             if slot in _LIST_SLOT_PREFIX:
@@ -328,7 +342,7 @@ class Constraints:
         parts = [part for part in (" or ".join(self.category), " or ".join(self.brand)) if part]
         parts += self.keywords
         if self.price_min is not None and self.price_max is not None:
-            parts.append(f"${self.price_min:,.0f}–${self.price_max:,.0f}")
+            parts.append(f"{self._limit(self.price_min)}–{self._limit(self.price_max)}")
         elif self.price_max is not None:
             parts.append(self.phrase("price_max"))
         elif self.price_min is not None:
@@ -348,7 +362,7 @@ class Constraints:
     def admits(self, product: Product) -> bool:
         """The post-filter the search backends cannot express: stated specs held, excluded words absent."""
         text = product.lexical_text()
-        if any(mentions(text, keyword) for keyword in self.exclude_keywords):
+        if any(mentions(text, keyword, allow_free_of=True) for keyword in self.exclude_keywords):
             return False
         return all(mentions(text, spec) for spec in self.specs())
 
@@ -373,8 +387,13 @@ def keyword_pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w])" + r"[\s-]?".join(words) + r"(?![\w])", re.I)
 
 
-def mentions(text: str, keyword: str) -> bool:
-    return keyword_pattern(keyword).search(join_hyphenated(text)) is not None
+def mentions(text: str, keyword: str, *, allow_free_of: bool = False) -> bool:
+    """Whether ``text`` mentions ``keyword``; with ``allow_free_of``, "sulphate-free" does not mention sulphate."""
+    text = join_hyphenated(text)
+    for match in keyword_pattern(keyword).finditer(text):
+        if not (allow_free_of and _FREE_OF.match(text, match.end())):
+            return True
+    return False
 
 
 @dataclass
@@ -424,28 +443,29 @@ class _Text:
 
 
 def _parse_price(text: _Text, constraints: Constraints) -> None:
+    """The first price phrase of ``text``, read in the store's currency (``constraints.currency``).
+
+    A phrase in another currency, or with a figure no price can be ("1e400", 309 digits), is cut from
+    the text but sets no slot: an amount is never read in a currency it was not written in.
+    """
     for kind, pattern in _PRICE_PATTERNS:
         match = pattern.search(text.value)
         if match is None:
             continue
-        groups = match.groups()
+        text.cut(match)
+        amounts = [_amount(group, constraints.currency) for group in match.groups()]
         if kind == "range":
-            low, high = _amount(groups[0], groups[1]), _amount(groups[2], groups[3])
+            low, high = amounts
             if low is not None and high is not None and low <= high:
                 constraints.price_min, constraints.price_max = low, high
+        elif amounts[0] is None:
+            return
+        elif kind == "max":
+            constraints.price_max = amounts[0]
+        elif kind == "min":
+            constraints.price_min = amounts[0]
         else:
-            number = groups[0] if groups[0] is not None else (groups[2] if len(groups) > 2 else None)
-            thousands = groups[1] if groups[0] is not None else (groups[3] if len(groups) > 3 else None)
-            amount = _amount(number, thousands)
-            if amount is None:
-                continue
-            if kind == "max":
-                constraints.price_max = amount
-            elif kind == "min":
-                constraints.price_min = amount
-            else:
-                constraints.price_min, constraints.price_max = round(amount * 0.8, 2), round(amount * 1.2, 2)
-        text.cut(match)
+            constraints.price_min, constraints.price_max = round(amounts[0] * 0.8, 2), round(amounts[0] * 1.2, 2)
         return
 
 
@@ -512,14 +532,17 @@ def _parse_keywords(text: _Text, spec_prefixes: frozenset[str]) -> tuple[list[st
     return list(dict.fromkeys(wanted)), list(dict.fromkeys(keyword for _, _, keyword in excluded))
 
 
-def parse_request(text: str, lexicon: CatalogLexicon, shown_brands: Sequence[str] = ()) -> ParsedRequest:
+def parse_request(
+    text: str, lexicon: CatalogLexicon, shown_brands: Sequence[str] = (), *, currency: str = "USD"
+) -> ParsedRequest:
     """Extract slots from one message; never raises, whatever the text.
 
     ``lexicon`` is the catalog's own (categories, brands, product lines); ``shown_brands`` are the brands of
     the results on screen, in order, so references like "the second one" or "that Dell" resolve to positions.
-    The text should already be spelling-corrected (:class:`SlotSpeller`).
+    ``currency`` is the store's: budgets count only in it. The text should already be spelling-corrected
+    (:class:`SlotSpeller`).
     """
-    constraints = Constraints()
+    constraints = Constraints(currency=currency)
     rest = _Text(text)
     cleared: set[str] = set()
     for names, pattern in _CLEARS:
@@ -535,7 +558,7 @@ def parse_request(text: str, lexicon: CatalogLexicon, shown_brands: Sequence[str
             break
     reference = _parse_reference(rest, shown_brands, lexicon)
     relative = next((name for name, pattern in _RELATIVES if pattern.search(rest.value)), None)
-    if relative == "cheaper" and re.search(r"\bcheaper than\s+\$?\d", rest.value, re.I):
+    if relative == "cheaper" and re.search(rf"\bcheaper than\s+{AMOUNT}", rest.value, re.I):
         relative = None
     rating = _RATING.search(rest.value)
     if rating is not None and float(rating.group(1)) <= 5:

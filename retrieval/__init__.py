@@ -8,7 +8,7 @@ from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, embedder
 from retrieval.errors import EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
 from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest_products
 from retrieval.lexicon import BrandMention, CatalogLexicon
-from retrieval.loaders import LoadResult, load_faq, load_products, parse_mapping
+from retrieval.loaders import LoadResult, load_faq, load_products, parse_constants, parse_mapping
 from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
 from retrieval.settings import Settings
 from retrieval.spelling import CatalogSpeller
@@ -52,6 +52,7 @@ __all__ = [
     "is_english_word",
     "load_faq",
     "load_products",
+    "parse_constants",
     "parse_mapping",
     "pick_device",
     "singular",

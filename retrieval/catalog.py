@@ -93,8 +93,13 @@ class ProductIndex(DocumentIndex[Product]):
                     "SELECT json_extract(body, '$.title'), json_extract(body, '$.category'), "
                     f"json_extract(body, '$.brand') FROM {table} ORDER BY rowid"
                 ).fetchall()
+                currency = connection.execute(
+                    f"SELECT json_extract(body, '$.currency') AS code FROM {table} GROUP BY code "
+                    "ORDER BY SUM(json_extract(body, '$.price') IS NOT NULL) DESC, COUNT(*) DESC, code LIMIT 1"
+                ).fetchone()
             lexicon = self._lexicon = CatalogLexicon.from_listings(
-                (str(title or ""), str(category or ""), str(brand or "")) for title, category, brand in rows
+                ((str(title or ""), str(category or ""), str(brand or "")) for title, category, brand in rows),
+                currency=str(currency[0]) if currency and currency[0] else "USD",
             )
         return lexicon
 
@@ -102,10 +107,9 @@ class ProductIndex(DocumentIndex[Product]):
         super()._forget_derived()
         self._lexicon = None
 
-    def vocabulary(self) -> tuple[list[str], list[str]]:
-        """The catalog's own category and brand values, most listed first."""
-        lexicon = self.lexicon()
-        return list(lexicon.categories), list(lexicon.brands)
+    def currency(self) -> str:
+        """The catalog's currency: the one most of its priced products use (USD for an empty catalog)."""
+        return self.lexicon().currency
 
 
 # Enough nearest vectors that the top entries come with their answer vectors (FAQs are small).

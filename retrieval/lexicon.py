@@ -12,7 +12,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from retrieval.models import Product
 from retrieval.text import function_words, singular
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -57,11 +56,13 @@ class CatalogLexicon:
         brand_lines: dict[str, str],
         vocabulary: Iterable[str],
         spec_prefixes: Iterable[str] = (),
+        currency: str = "USD",
     ) -> None:
         self.categories = tuple(categories)
         self.brands = tuple(brands)
         self.brand_lines = dict(brand_lines)
         self._vocabulary = frozenset(vocabulary)
+        self.currency = currency  # the one most of the catalog's priced products use
         # Words that titles write before a number ("RTX 4070", "Gen 2", "Wi-Fi 7"): "<word> <number>" is a spec.
         self.spec_prefixes = frozenset(spec_prefixes)
         self._category_words = {category: self.name_words(category) for category in self.categories}
@@ -76,12 +77,8 @@ class CatalogLexicon:
                 self._brand_keys.setdefault(key, brand)
 
     @classmethod
-    def from_products(cls, products: Iterable[Product]) -> CatalogLexicon:
-        return cls.from_listings((product.title, product.category, product.brand) for product in products)
-
-    @classmethod
-    def from_listings(cls, listings: Iterable[tuple[str, str, str]]) -> CatalogLexicon:
-        """From (title, category, brand) of every product."""
+    def from_listings(cls, listings: Iterable[tuple[str, str, str]], *, currency: str = "USD") -> CatalogLexicon:
+        """From (title, category, brand) of every product, and the currency most of them are priced in."""
         category_counts: Counter[str] = Counter()
         brand_counts: Counter[str] = Counter()
         vocabulary: set[str] = set()
@@ -116,7 +113,7 @@ class CatalogLexicon:
         spec_prefixes = {
             word for word, count in before_number.items() if count >= _MIN_SPEC_PRODUCTS and word not in grammar
         }
-        return cls(categories, brands, lines, vocabulary, spec_prefixes)
+        return cls(categories, brands, lines, vocabulary, spec_prefixes, currency)
 
     # -- words -------------------------------------------------------------------------------------
     def canonical(self, word: str) -> str:

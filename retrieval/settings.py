@@ -71,8 +71,9 @@ class Settings(BaseSettings):
         0.4,
         ge=-1.0,
         le=1.0,
-        description="A search naming no category or brand whose best match is less similar than this gets "
-        "“we don't seem to carry that” instead of unrelated products (MiniLM cosine; hand-set on the demo).",
+        description="A request whose product word no listing uses gets “we don't carry …” when the nearest "
+        "product to that word alone is less similar than this (MiniLM cosine between one word and a title; it "
+        "only decides for words the catalog never uses, so it does not depend on the catalog's vocabulary).",
     )
     intent_threshold: float = Field(
         0.4, ge=0.0, le=1.0, description="Intent confidence below which a message counts as out of scope."
