@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 
 from retrieval.money import ISO_4217, currency_code, plausible
+from retrieval.text import is_english_word, words
 
 # Signs a catalog's price strings carry; longer first, so "Rs." is removed whole.
 _PRICE_SIGNS = ("Rs.", "Rs", "$", "€", "£", "₹", "¥")
@@ -68,30 +69,62 @@ def parse_rating(raw: str) -> tuple[float | None, int | None]:
     return rating, (int(reviews.group(1).replace(",", "")) if reviews else None)
 
 
-# Product lines that open a title but are not the maker's name.
-BRAND_ALIASES = {
-    "macbook": "Apple",
-    "mac": "Apple",
-    "imac": "Apple",
-    "ipad": "Apple",
-    "iphone": "Apple",
-    "airpods": "Apple",
-    "xbox": "Microsoft",
-    "surface": "Microsoft",
-    "playstation": "Sony",
-    "galaxy": "Samsung",
-    "pixel": "Google",
-    "nest": "Google",
-}
+# The name a title opens with: one word ("Samsung", "AT&T", "TP-Link") or two joined by "&" ("Bowers & Wilkins").
+_OPENING = re.compile(r"^\W*([\w][\w&+.'-]*(?:\s*&\s*[A-Z][\w+.'-]*)?)")
 
 
-def brand_from_title(title: str) -> str:
-    """The documented demo rule: the title's first word, with product lines mapped to their maker."""
-    words = re.findall(r"[\w][\w&+.'-]*", title)
-    if not words:
-        return ""
-    first = str(words[0]).rstrip(".-'")
-    return BRAND_ALIASES.get(first.lower(), first)
+def _opening_name(title: str) -> str:
+    match = _OPENING.match(title)
+    return match.group(1).rstrip(".-'") if match else ""
+
+
+def brands_from_titles(titles: Sequence[str]) -> list[str]:
+    """Brands for a catalog without a brand column, learned from its own titles (one per title, "" if unknown).
+
+    A title's opening name is its brand when at least two titles open with it, or when it is no everyday word
+    or joins names with "&" ("Skullcandy", "Bowers & Wilkins" once are brands; "My", "CHARGE" or "100" once
+    are not). A name whose titles mostly mention
+    another brand ("MacBook Air … Apple M2 chip"), or that only one bigger brand's titles mention ("Apple iPad"),
+    is that brand's product line.
+    """
+    openings = [_opening_name(title) for title in titles]
+    opened = Counter(opening.casefold() for opening in openings if opening)
+    spelled = canonical_spellings(openings)
+
+    def could_be_brand(key: str) -> bool:
+        name_words = words(key)
+        if not name_words or all(word.isdigit() for word in name_words):
+            return False
+        # "Bowers & Wilkins": two names joined by "&" are a firm's, even when each is an everyday word.
+        return opened[key] >= 2 or "&" in key or not all(is_english_word(word) for word in name_words)
+
+    makers = {key for key in opened if opened[key] >= 2 and could_be_brand(key)}
+    mentions: dict[str, Counter[str]] = defaultdict(Counter)  # opening → makers its titles mention
+    mentioned_in: dict[str, Counter[str]] = defaultdict(Counter)  # word → makers whose titles mention it
+    for title, opening in zip(titles, openings, strict=True):
+        key = opening.casefold()
+        title_words = set(words(title)) - set(words(key))
+        mentions[key].update(title_words & makers)
+        if key in makers:
+            for word in title_words:
+                mentioned_in[word][key] += 1
+    line_of: dict[str, str] = {}
+    for key in opened:
+        maker, count = (mentions[key].most_common(1) or [("", 0)])[0]
+        if count * 2 > opened[key]:
+            line_of[key] = maker
+        elif len(mentioned_in[key]) == 1:
+            (owner,) = mentioned_in[key]
+            if opened[owner] > opened[key]:
+                line_of[key] = owner
+    brands = []
+    for opening in openings:
+        key = opening.casefold()
+        if key in line_of:
+            brands.append(spelled[line_of[key]])
+        else:
+            brands.append(spelled[key] if key and could_be_brand(key) else "")
+    return brands
 
 
 def canonical_spellings(names: Iterable[str]) -> dict[str, str]:

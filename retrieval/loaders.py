@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from retrieval._parsing import brand_from_title, canonical_spellings, parse_price, parse_rating
+from retrieval._parsing import brands_from_titles, canonical_spellings, parse_price, parse_rating
 from retrieval.errors import LoadError, RowError
 from retrieval.models import FaqEntry, Product
 from retrieval.money import currency_code
@@ -242,7 +242,7 @@ class _ProductRow:
             fields["in_stock"] = text in _TRUE
         self.id_derived = "id" not in fields
         fields.setdefault("id", derive_product_id(fields.get("category", ""), fields.get("title", "")))
-        fields.setdefault("brand", brand_from_title(fields.get("title", "")))
+        fields.setdefault("brand", "")
         fields["attributes"] = attributes
         return fields
 
@@ -355,6 +355,13 @@ def load_products(
         result.errors.extend(row.errors)
         if product_id not in first_line_of:
             result.rejected_ids.add(product_id)
+    if any(product.brand == "" for product in products):
+        # No brand column (or empty cells): the catalog's own titles say which names are brands.
+        derived = brands_from_titles([product.title for product in products])
+        products = [
+            product if product.brand else product.model_copy(update={"brand": brand})
+            for product, brand in zip(products, derived, strict=True)
+        ]
     spellings = canonical_spellings(product.brand for product in products)
     result.records = [
         product.model_copy(update={"brand": spellings.get(product.brand.casefold(), product.brand)})

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from assistant import Constraints, parse_request
 from retrieval import CatalogLexicon
-from retrieval._parsing import brand_from_title, canonical_spellings, parse_price, parse_rating
+from retrieval._parsing import brands_from_titles, canonical_spellings, parse_price, parse_rating
 from retrieval.money import MAX_PLAUSIBLE_AMOUNT
 
 
@@ -46,10 +46,37 @@ def test_ratings() -> None:
         parse_rating("7.5")
 
 
-def test_brand_rule() -> None:
-    assert brand_from_title("MacBook Air 13-inch M2") == "Apple"
-    assert brand_from_title("Xbox Series X 1TB") == "Microsoft"
-    assert brand_from_title('Samsung 55" Class TV') == "Samsung"
+def test_brands_are_learned_from_the_catalog_titles() -> None:
+    titles = [
+        "Apple Magic Keyboard",
+        "Apple Magic Mouse",
+        "Apple iPad Pro 11-inch",
+        "MacBook Air 13-inch - Apple M2 chip",
+        "MacBook Pro 14-inch - Apple M3 chip",
+        "iPad 10.2-inch, 64GB",
+        'Samsung 55" Class TV',
+        "SAMSUNG Galaxy Tab S9",
+        "Bowers & Wilkins Px7 S2 Headphones",
+        "Skullcandy Sesh ANC Earbuds",
+        "CHARGE 5 Portable Speaker",
+        "My Arcade Gamestation Pro",
+        "100 ft. Garden Hose",
+    ]
+    assert brands_from_titles(titles) == [
+        "Apple",
+        "Apple",
+        "Apple",
+        "Apple",  # its titles name Apple
+        "Apple",
+        "Apple",  # only Apple's titles mention iPad
+        "Samsung",
+        "Samsung",
+        "Bowers & Wilkins",
+        "Skullcandy",  # once, but no everyday word
+        "",
+        "",
+        "",
+    ]
     assert canonical_spellings(["SWANN", "Swann", "Swann"])["swann"] == "Swann"
 
 
