@@ -97,6 +97,11 @@ def _doc_key(doc_id: str, content_hash: str) -> str:
     return f"{doc_id}\x1f{content_hash}"
 
 
+def vector_id(doc_id: str, content_hash: str, position: int) -> str:
+    """The Chroma id of one embedding text (``position`` in ``embedding_texts()``) of a document version."""
+    return f"{doc_id}\x1f{content_hash[:_HASH_PREFIX]}\x1f{position}"
+
+
 def model_meta_key(kind: str) -> str:
     """The catalog database's record of which embedding model built the ``kind`` index."""
     return f"{kind}.embedding_model"
@@ -260,7 +265,7 @@ class DocumentIndex(Generic[DocumentT]):
                 for document, content_hash in chunk:
                     metadata = {**document.vector_metadata(), "doc_key": _doc_key(document.id, content_hash)}
                     for position, text in enumerate(document.embedding_texts()):
-                        ids.append(f"{document.id}\x1f{content_hash[:_HASH_PREFIX]}\x1f{position}")
+                        ids.append(vector_id(document.id, content_hash, position))
                         texts.append(text)
                         metadatas.append(metadata)
                 vectors = self.embedder.embed(texts)

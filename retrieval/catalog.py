@@ -22,6 +22,8 @@ from retrieval.settings import Settings
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
+__all__ = ["FaqIndex", "ProductIndex", "Store"]  # FaqIndex lives in retrieval.faq; re-exported for old imports
+
 
 class ProductIndex(DocumentIndex[Product]):
     kind = "products"
