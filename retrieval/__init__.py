@@ -2,10 +2,11 @@
 
 from retrieval._document_index import IngestMode, IngestReport
 from retrieval._onnx import OnnxEmbedder, export_onnx_transformer, onnx_mean_pooled, onnx_session
-from retrieval.catalog import FaqIndex, ProductIndex, Store
+from retrieval.catalog import ProductIndex, Store
 from retrieval.demo import DEMO_PRODUCT_MAPPING, demo_catalog_path, demo_faq_path
 from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, pick_device
 from retrieval.errors import EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
+from retrieval.faq import FaqIndex
 from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest_products
 from retrieval.lexicon import BrandMention, CatalogLexicon
 from retrieval.loaders import LoadResult, load_faq, load_products, parse_constants, parse_mapping

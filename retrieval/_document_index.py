@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ def _upsert(
 
 def _doc_key(doc_id: str, content_hash: str) -> str:
     return f"{doc_id}\x1f{content_hash}"
+
+
+def vector_id(doc_id: str, content_hash: str, position: int) -> str:
+    """The Chroma id of one embedding text (``position`` in ``embedding_texts()``) of a document version."""
+    return f"{doc_id}\x1f{content_hash[:_HASH_PREFIX]}\x1f{position}"
 
 
 def model_meta_key(kind: str) -> str:
@@ -266,7 +272,7 @@ class DocumentIndex(Generic[DocumentT]):
                 for document, content_hash in chunk:
                     metadata = {**document.vector_metadata(), "doc_key": _doc_key(document.id, content_hash)}
                     for position, text in enumerate(document.embedding_texts()):
-                        ids.append(f"{document.id}\x1f{content_hash[:_HASH_PREFIX]}\x1f{position}")
+                        ids.append(vector_id(document.id, content_hash, position))
                         texts.append(text)
                         metadatas.append(metadata)
                 vectors = self.embedder.embed(texts)
@@ -304,10 +310,12 @@ class DocumentIndex(Generic[DocumentT]):
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._model_meta_key(), self.embedder.name)
             )
             if changed or deleted:
-                connection.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    (version_meta_key(self.kind), uuid.uuid4().hex),
-                )
+                self._new_version(connection)
+
+    def _new_version(self, connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (version_meta_key(self.kind), uuid.uuid4().hex)
+        )
 
     def version(self) -> str:
         """The catalog version: changes with every ingest that changed something, in whichever process."""
@@ -341,6 +349,7 @@ class DocumentIndex(Generic[DocumentT]):
             connection.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (self._model_meta_key(), self.embedder.name)
             )
+            self._new_version(connection)
         return embedded
 
     # -- search ----------------------------------------------------------------------------------

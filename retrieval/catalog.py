@@ -1,9 +1,8 @@
-"""Product and FAQ search over one store (SQLite + Chroma), and the ``Store`` that wires them."""
+"""Product search over one store (SQLite + Chroma), and the ``Store`` that wires it with the FAQ."""
 
 from __future__ import annotations
 
 import functools
-import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,12 +15,15 @@ from retrieval._database import CatalogDatabase
 from retrieval._document_index import DocumentIndex, model_meta_key
 from retrieval.embeddings import Embedder, Vectors, embedder_from_settings
 from retrieval.errors import RetrievalError
+from retrieval.faq import FaqIndex
 from retrieval.lexicon import CatalogLexicon
-from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
+from retrieval.models import Product, ProductHit, SearchFilters
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
+
+__all__ = ["FaqIndex", "ProductIndex", "Store"]  # FaqIndex lives in retrieval.faq; re-exported for old imports
 
 
 class ProductIndex(DocumentIndex[Product]):
@@ -110,55 +112,6 @@ class ProductIndex(DocumentIndex[Product]):
     def currency(self) -> str:
         """The catalog's currency: the one most of its priced products use (USD for an empty catalog)."""
         return self.lexicon().currency
-
-
-# Enough nearest vectors that the top entries come with their answer vectors (FAQs are small).
-_FAQ_VECTORS = 200
-
-
-class FaqIndex(DocumentIndex[FaqEntry]):
-    kind = "faq"
-
-    def _parse(self, body: str) -> FaqEntry:
-        return FaqEntry.model_validate_json(body)
-
-    def calibrate(self, similarity: float) -> float:
-        """Cosine similarity → probability that the entry answers the question (logistic fit)."""
-        slope = self._settings.faq_calibration_slope
-        midpoint = self._settings.faq_calibration_midpoint
-        return 1.0 / (1.0 + math.exp(-slope * (similarity - midpoint)))
-
-    def search(self, query: str, k: int = 3) -> list[FaqHit]:
-        """Entries ranked by their best question similarity plus ``faq_answer_weight`` × answer similarity.
-
-        The answer's words break ties between neighbouring entries ("return policy" vs "how to return");
-        the calibrated score, and so the decision to answer at all, uses the question similarity alone.
-        """
-        vectors = self.nearest_vectors(query, max(_FAQ_VECTORS, k * 8))
-        entries = self.get(list({doc_id for doc_id, _, _ in vectors}))
-        question: dict[str, float] = {}
-        answer: dict[str, float] = {}
-        for doc_id, position, similarity in vectors:
-            entry = entries.get(doc_id)
-            if entry is None:
-                continue
-            if position == entry.answer_position():
-                answer[doc_id] = similarity
-            else:
-                question[doc_id] = max(similarity, question.get(doc_id, -1.0))
-        weight = self._settings.faq_answer_weight
-        ranked = sorted(question, key=lambda doc_id: -(question[doc_id] + weight * answer.get(doc_id, 0.0)))
-        return [
-            FaqHit(entry=entries[doc_id], score=self.calibrate(question[doc_id]), similarity=question[doc_id])
-            for doc_id in ranked[:k]
-        ]
-
-    def answer(self, query: str) -> FaqHit | None:
-        """The best entry if its calibrated score reaches the threshold, else None (decline)."""
-        hits = self.search(query, k=1)
-        if hits and hits[0].score >= self._settings.faq_threshold:
-            return hits[0]
-        return None
 
 
 def _chroma_settings() -> object:
