@@ -1,14 +1,21 @@
 import json
+import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from assistant import Assistant
 from assistant.scripts import ScriptError, load_script, run_script
 from connectors.cli import app
-from retrieval import Store
+from connectors.conversations import ConversationStoreConfig, StoreConfigError
+from connectors.pytest_plugin import is_store_file, store_config_for
+from retrieval import SentenceTransformerEmbedder, Store
+from tests.conftest import FIXTURE_MAPPING
 from tests.test_cli import FIXTURES, MAP_ARGS
 
 PASSING = """
@@ -104,3 +111,88 @@ def test_cli_runs_a_directory_against_a_data_dir_with_json_and_junit(
         assert through.exit_code == 1 and (payload["passed"], payload["failed"]) == (1, 1), channel
         failed = next(r for r in payload["results"] if not r["passed"])
         assert failed["turns"][0]["actual"]["slots"]["price_max"] == 400, channel
+
+
+def _store_yaml(folder: Path, **overrides: object) -> Path:
+    """A store.yaml for the fixture catalog, which the test puts at ``<data root>/shared/shop.csv``."""
+    config: dict[str, object] = {
+        "products": {"file": "shared/shop.csv", "mapping": FIXTURE_MAPPING, "first": 4, "currency": "EUR"},
+        "faq": "faq.yaml",
+        **overrides,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "store.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_store_yaml_builds_its_catalog_subset_in_its_currency_with_its_faq(
+    tmp_path: Path, minilm: SentenceTransformerEmbedder
+) -> None:
+    (tmp_path / "shared").mkdir()
+    shutil.copy(FIXTURES / "products.csv", tmp_path / "shared" / "shop.csv")
+    scripts = tmp_path / "repo" / "tests" / "conversations" / "shop"
+    store_yaml = _store_yaml(scripts)
+    shutil.copy(FIXTURES / "faq.yaml", scripts / "faq.yaml")
+
+    store = ConversationStoreConfig.load(store_yaml, data_root=tmp_path).build(minilm)
+
+    first_four = ["tv-1", "tv-2", "tv-3", "tv-4"]  # the first rows of the file, in file order
+    products = store.products.get(first_four)
+    assert store.products.count() == 4 and set(products) == set(first_four)
+    assert {product.currency for product in products.values()} == {"EUR"}
+    assert store.faq.count() == len(yaml.safe_load((FIXTURES / "faq.yaml").read_text())["entries"])
+    result = run_script(load_script(_write(scripts, "tv.yaml", PASSING)), Assistant(store).reply, store.products.get)
+    assert result.passed, result.failure_messages()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"products": {"file": "x.csv", "mapping": {"cost": "Cost"}}}, "unknown field 'cost'"),
+        ({"products": {"file": "x.csv", "currency": "rupees"}}, "currency"),
+        ({"products": {"file": "x.csv", "first": 0}}, "first"),
+    ],
+)
+def test_store_yaml_mistakes_are_errors_naming_the_file(
+    tmp_path: Path, overrides: dict[str, object], message: str
+) -> None:
+    store_yaml = _store_yaml(tmp_path / "conversations" / "shop", **overrides)
+    with pytest.raises(StoreConfigError, match=message) as raised:
+        ConversationStoreConfig.load(store_yaml, data_root=tmp_path)
+    assert str(store_yaml) in str(raised.value)
+
+
+def test_scripts_use_the_nearest_store_yaml_whose_own_files_are_not_scripts(tmp_path: Path) -> None:
+    conversations = tmp_path / "tests" / "conversations"
+    store_yaml = _store_yaml(conversations / "shop")
+    (conversations / "shop" / "faq.yaml").write_text("entries: []\n")
+    nested = conversations / "shop" / "returns" / "late.yaml"
+    demo = conversations / "demo" / "greeting.yaml"
+
+    assert store_config_for(nested) == store_config_for(conversations / "shop" / "a.yaml") == store_yaml
+    assert store_config_for(demo) is None
+    assert is_store_file(store_yaml, tmp_path) and is_store_file(conversations / "shop" / "faq.yaml", tmp_path)
+    assert not is_store_file(nested, tmp_path) and not is_store_file(demo, tmp_path)
+
+
+def test_scripts_of_a_store_whose_data_is_missing_fail_naming_the_missing_file(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    scripts = repo / "tests" / "conversations" / "shop"
+    _store_yaml(scripts)
+    (scripts / "faq.yaml").write_text((FIXTURES / "faq.yaml").read_text())
+    _write(scripts, "tv.yaml", PASSING)
+    (repo / "pytest.ini").write_text("[pytest]\n")
+    (repo / "conftest.py").write_text('pytest_plugins = ["connectors.pytest_plugin"]\n')
+
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--conversation-channels=core", "tests"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr  # failed, not skipped or errored
+    assert "1 failed" in run.stdout and "skipped" not in run.stdout
+    assert f"{tmp_path / 'shared' / 'shop.csv'} is missing" in run.stdout
