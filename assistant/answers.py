@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from assistant.slots import FEATURE_KEYWORDS, Constraints, mentions
 from assistant.turn import ComparisonRow
 from retrieval import Product
+from retrieval.money import format_money
 
 _STOPWORDS = frozenset(
     """
@@ -22,8 +23,12 @@ _SEGMENTS = re.compile(r"\s{2,}|[•|;\n]|(?<=[a-z0-9)])\.\s+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9+-]*", re.I)
 
 
-def money(amount: float, currency: str = "USD") -> str:
-    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
+PRICE_NOT_LISTED = "price not listed"
+
+
+def money(amount: float | None, currency: str = "USD") -> str:
+    """₹1,299.00 / $ / € / £, else "1,299.00 XYZ"; a product without a price reads "price not listed"."""
+    return PRICE_NOT_LISTED if amount is None else format_money(amount, currency)
 
 
 def stars(product: Product) -> str:
@@ -38,9 +43,9 @@ def reason_for(product: Product, constraints: Constraints, *, lexical_match: boo
     if constraints.brand and product.brand == constraints.brand:
         parts.append(product.brand)
     parts += constraints.keywords_met(product)
-    if constraints.price_max is not None and product.price <= constraints.price_max:
+    if product.price is not None and constraints.price_max is not None and product.price <= constraints.price_max:
         parts.append(constraints.phrase("price_max"))
-    if constraints.price_min is not None and product.price >= constraints.price_min:
+    if product.price is not None and constraints.price_min is not None and product.price >= constraints.price_min:
         parts.append(constraints.phrase("price_min"))
     if parts:
         reason = "matches: " + ", ".join(parts)
@@ -83,6 +88,8 @@ def answer_question(product: Product, question: str) -> str:
     lowered = question.lower()
     name = product.title if len(product.title) <= 60 else product.title[:57] + "…"
     if re.search(r"\b(how much|price|cost)\b", lowered):
+        if product.price is None:
+            return f"The listing for {name} doesn't show a price. Ask for a person and our team can check it."
         return f"{name} is {money(product.price, product.currency)}."
     if re.search(r"\b(rating|rated|reviews?|stars?)\b", lowered):
         return f"{name} is rated {stars(product)}."
@@ -127,10 +134,12 @@ def comparison_text(products: Sequence[Product], positions: Sequence[int], rows:
     ]
     lines = ["| | " + " | ".join(short) + " |", "|---" * (len(products) + 1) + "|"]
     lines += [f"| {row.label} | " + " | ".join(row.values) + " |" for row in rows]
-    cheapest = min(range(len(products)), key=lambda i: products[i].price)
-    verdict = [
-        f"Lowest price: #{positions[cheapest]} at {money(products[cheapest].price, products[cheapest].currency)}."
-    ]
+    verdict = []
+    priced = [i for i in range(len(products)) if products[i].price is not None]
+    if priced:
+        cheapest = min(priced, key=lambda i: products[i].price or 0.0)
+        price = money(products[cheapest].price, products[cheapest].currency)
+        verdict.append(f"Lowest price: #{positions[cheapest]} at {price}.")
     rated = [i for i in range(len(products)) if products[i].rating is not None]
     if rated:
         best = max(rated, key=lambda i: products[i].rating or 0.0)

@@ -135,7 +135,8 @@ class Assistant:
     def vocabulary(self) -> Vocabulary:
         with self._lock:
             if self._vocabulary is None:
-                self._vocabulary = Vocabulary.of(*self.store.products.vocabulary())
+                products = self.store.products
+                self._vocabulary = Vocabulary.of(*products.vocabulary(), currency=products.currency())
             return self._vocabulary
 
     def intents(self) -> IntentClassifier:
@@ -287,7 +288,9 @@ class _Dialogue:
         self.store = assistant.store
         self.session_id = session_id
         self.text = text
-        self.state = dataclasses.replace(state, misses=0)
+        # The ledger's amounts are in the store's currency, whatever a reset or an older state says.
+        ledger = dataclasses.replace(state.ledger, currency=assistant.vocabulary().currency)
+        self.state = dataclasses.replace(state, misses=0, ledger=ledger)
         self._misses_before = state.misses
         found = self.store.products.get(state.shown)
         self.shown = [found[product_id] for product_id in state.shown if product_id in found]
@@ -479,9 +482,9 @@ class _Dialogue:
         # Keyword matches first (stable: the ranker's order within each group), then the requested order.
         ranked.sort(key=lambda item: -len(ledger.keywords_met(item.hit.product)))
         if ledger.sort == "price_asc":
-            ranked.sort(key=lambda item: item.hit.product.price)
+            ranked.sort(key=lambda item: _price_order(item.hit.product.price, 1.0))
         elif ledger.sort == "price_desc":
-            ranked.sort(key=lambda item: -item.hit.product.price)
+            ranked.sort(key=lambda item: _price_order(item.hit.product.price, -1.0))
         elif ledger.sort == "rating_desc":
             ranked.sort(key=lambda item: -(item.hit.product.rating or 0.0))
         return ranked[: self.store.settings.cards_per_reply]
@@ -638,7 +641,7 @@ def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Produc
     new.keywords = list(dict.fromkeys([*new.keywords, *said.keywords]))
     new.exclude_keywords = list(dict.fromkeys([*new.exclude_keywords, *said.exclude_keywords]))
     new.keywords = [k for k in new.keywords if k not in new.exclude_keywords]
-    prices = [product.price for product in shown]
+    prices = [product.price for product in shown if product.price is not None]
     if request.relative == "cheaper":
         cap = min(prices) if prices else (new.price_max or 0.0) * 0.8
         new.price_max = round(max(cap - 0.01, 0.0), 2)
@@ -655,6 +658,11 @@ def _refined(ledger: Constraints, request: ParsedRequest, shown: Sequence[Produc
         new.rating_min = round(min(5.0, max(4.0, floor)), 1)
         new.sort = "rating_desc"
     return new
+
+
+def _price_order(price: float | None, direction: float) -> tuple[bool, float]:
+    """Sort key: listed prices ascending (``direction`` 1) or descending (-1), products without one last."""
+    return price is None, direction * (price or 0.0)
 
 
 def _relaxed_explanation(ledger: Constraints, relaxed: list[str]) -> str:
@@ -688,7 +696,7 @@ def _distinct(ranked: list[RankedProduct]) -> list[RankedProduct]:
 
     Catalogs list one product under several categories; two identical cards read as a bug.
     """
-    seen: set[tuple[str, float]] = set()
+    seen: set[tuple[str, float | None]] = set()
     distinct = []
     for item in ranked:
         key = (item.hit.product.title.casefold(), item.hit.product.price)

@@ -6,23 +6,20 @@ rephrasing that fails is discarded in favour of the template.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from assistant.turn import Turn
 from retrieval import Product
+from retrieval.money import format_money, priced_amounts
 
-_AMOUNT = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)(\s?k\b)?", re.I)
-# Whole-dollar renderings ("under $100" for a cap of $99.99) count as the same amount.
+# A rephrasing may round ("about $100" for $99.99); it may not invent a price.
 _TOLERANCE = 0.5
 
 
 def amounts_in(text: str) -> list[float]:
-    amounts = []
-    for match in _AMOUNT.finditer(text):
-        value = float(match.group(1).replace(",", "").rstrip("."))
-        amounts.append(value * 1000 if match.group(2) else value)
-    return amounts
+    """Every amount written with a currency: "$12", "12 dollars", "USD 12", "€12", "₹300", "Rs 300",
+    "300 rupees", "1,299.00 CAD". A figure too large to be any price (a pasted run of digits) is left out."""
+    return [amount.value for amount in priced_amounts(text)]
 
 
 def grounding_problems(
@@ -40,11 +37,12 @@ def grounding_problems(
             problems.append(f"product {card.id!r} is not in the catalog")
         elif (card.title, card.price) != (product.title, product.price):
             problems.append(f"card {card.id!r} says {card.title!r} at {card.price}, the catalog does not")
-    allowed = [card.price for card in turn.products]
+    allowed = [card.price for card in turn.products if card.price is not None]
     allowed += [float(v) for name, v in turn.slots.items() if name.startswith("price_") and isinstance(v, int | float)]
     for source in sources:
         allowed += amounts_in(source)
-    for amount in amounts_in(turn.text if text is None else text):
-        if not any(abs(amount - known) <= _TOLERANCE for known in allowed):
-            problems.append(f"the amount ${amount:,.2f} is not a price or limit from the catalog, FAQ or customer")
+    for amount in priced_amounts(turn.text if text is None else text):
+        if not any(abs(amount.value - known) <= _TOLERANCE for known in allowed):
+            claimed = format_money(amount.value, amount.currency or "")
+            problems.append(f"the amount {claimed} is not a price or limit from the catalog, FAQ or customer")
     return problems

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 from retrieval import Product, SearchFilters
+from retrieval.money import AMOUNT, PRICED_AMOUNT, format_money, read_amount
 
 Sort = Literal["price_asc", "price_desc", "rating_desc"]
 # How one value of a list slot reads: "Samsung", "not LG", "no refurbished".
@@ -160,24 +161,23 @@ _SIZE = re.compile(r"\b(\d{2,3}(?:\.\d)?)\s*(?:\"|”|''|-?\s*inch(?:es)?\b|-?\s
 _CAPACITY = re.compile(r"\b(\d{1,4})\s*(gb|tb)\b", re.I)
 _REFRESH = re.compile(r"\b(\d{2,3})\s*hz\b", re.I)
 
-_AMOUNT = r"\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b)?(?:\s*(?:dollars?|bucks|usd))?"
+# One group per amount: "$12", "₹300", "Rs. 300", "300 rupees", "USD 12", "12 euros", "2k", "1,500".
+_AMOUNT = rf"({AMOUNT})"
 _PRICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("range", re.compile(rf"\b(?:between|from)\s+{_AMOUNT}\s+(?:and|to|-)\s+{_AMOUNT}", re.I)),
     ("range", re.compile(rf"(?<![\w.]){_AMOUNT}\s*(?:-|–|to)\s*{_AMOUNT}(?=\s|$|[,.?!])", re.I)),
     (
         "max",
         re.compile(
-            rf"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|within|"
-            rf"budget(?:\s+(?:is|of|to))?(?:\s+(?:now|only|just))?|<=?)\s*{_AMOUNT}",
+            rf"\b(?:under|below|less than|lower than|cheaper than|max(?:imum)?|up ?to|no more than|not more than|"
+            rf"at most|within|budget(?:\s+(?:is|of|to))?(?:\s+(?:now|only|just))?|<=?)\s*{_AMOUNT}",
             re.I,
         ),
     ),
     ("min", re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|starting at|>=?)\s*{_AMOUNT}", re.I)),
     ("around", re.compile(rf"\b(?:around|about|approximately|roughly|~)\s*{_AMOUNT}", re.I)),
-    (
-        "max",
-        re.compile(r"(\$\s*\d[\d,]*(?:\.\d+)?)\s*(k\b)?|\b(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:dollars?|bucks)\b", re.I),
-    ),
+    # A bare amount with its currency ("a kettle, 40 dollars", "₹300") is a budget.
+    ("max", re.compile(rf"({PRICED_AMOUNT})", re.I)),
 ]
 _RATING = re.compile(
     r"\b(?:at least\s+|rated\s+|only\s+)?(\d(?:\.\d)?)\s*(?:\+\s*)?(?:stars?|★)"
@@ -213,7 +213,7 @@ _SORTS: list[tuple[Sort, re.Pattern[str]]] = [
         re.compile(
             r"\b(?:cheapest|lowest price|least expensive)(?:\s+first)?\b|\bsort(?:ed)?\s+(?:them\s+)?by\s+price\b|"
             r"\bprice\s+low\s+to\s+high\b|\b(?:cheap|affordable|inexpensive|low[- ]cost)\b|"
-            r"\bbudget\b(?!\s+(?:is\s+|of\s+|to\s+)?(?:now\s+|only\s+|just\s+)?\$?\d)",
+            rf"\bbudget\b(?!\s+(?:is\s+|of\s+|to\s+)?(?:now\s+|only\s+|just\s+)?{AMOUNT})",
             re.I,
         ),
     ),
@@ -274,11 +274,12 @@ _ALL = re.compile(r"\ball\s+(?:of\s+)?(?:them|these|those|three|four|five)\b", r
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-def _amount(number: str | None, thousands: str | None) -> float | None:
-    if number is None:
+def _amount(text: str, currency: str) -> float | None:
+    """The amount in the store's ``currency``; None for another currency or a figure no price can be."""
+    amount = read_amount(text, currency)
+    if amount is None or amount.currency not in (None, currency):
         return None
-    value = float(number.replace("$", "").replace(",", "").strip())
-    return value * 1000 if thousands else value
+    return amount.value
 
 
 def singular(word: str) -> str:
@@ -304,6 +305,8 @@ class Constraints:
     sort: Sort | None = None
     keywords: list[str] = field(default_factory=list)
     exclude_keywords: list[str] = field(default_factory=list)
+    # The unit of the price slots (the store's), not a constraint: equal ledgers may differ in it.
+    currency: str = field(default="USD", compare=False)
 
     def is_empty(self) -> bool:
         return self == Constraints()
@@ -324,21 +327,28 @@ class Constraints:
 
     def as_slots(self) -> dict[str, str | float | list[str]]:
         """The slots that are set, under the slot names scripts use."""
-        return {name: value for name, value in asdict(self).items() if value not in (None, [])}
+        slots = {slot.name: getattr(self, slot.name) for slot in fields(self) if slot.compare}
+        return {name: value for name, value in slots.items() if value not in (None, [])}
 
     def phrase(self, slot: str) -> str:
-        """How one slot reads to the customer: "under $500", "4★ and up", "not LG, Sony", "cheapest first"."""
+        """How one slot reads to the customer: "under $500", "4★ and up", "not LG, Sony", "cheapest first".
+
+        Price limits read exactly as applied, in the store's currency: "under ₹49.96", "over $500".
+        """
         phrases = {
             "category": self.category or "",
             "brand": self.brand or "",
-            "price_max": f"under ${self.price_max or 0:,.0f}",
-            "price_min": f"over ${self.price_min or 0:,.0f}",
+            "price_max": f"under {self._limit(self.price_max)}",
+            "price_min": f"over {self._limit(self.price_min)}",
             "rating_min": f"{self.rating_min or 0:g}★ and up",
             "exclude_brand": _LIST_SLOT_PREFIX["exclude_brand"] + ", ".join(self.exclude_brand),
             "exclude_keywords": _LIST_SLOT_PREFIX["exclude_keywords"] + ", ".join(self.exclude_keywords),
             "sort": _SORT_PHRASES.get(self.sort or "", ""),
         }
         return phrases[slot]
+
+    def _limit(self, amount: float | None) -> str:
+        return format_money(amount or 0.0, self.currency, exact=True)
 
     def chips(self) -> list[tuple[str, str | float, str]]:
         """(slot, value, label) per removable constraint; list slots give one chip per value."""
@@ -361,7 +371,7 @@ class Constraints:
         parts = [part for part in (self.category, self.brand) if part]
         parts += self.keywords
         if self.price_min is not None and self.price_max is not None:
-            parts.append(f"${self.price_min:,.0f}–${self.price_max:,.0f}")
+            parts.append(f"{self._limit(self.price_min)}–{self._limit(self.price_max)}")
         elif self.price_max is not None:
             parts.append(self.phrase("price_max"))
         elif self.price_min is not None:
@@ -419,14 +429,15 @@ class ParsedRequest:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The catalog's own category and brand values."""
+    """The catalog's own category and brand values, and the currency its prices are in."""
 
     categories: tuple[str, ...] = ()
     brands: tuple[str, ...] = ()
+    currency: str = "USD"
 
     @classmethod
-    def of(cls, categories: Iterable[str], brands: Iterable[str]) -> Vocabulary:
-        return cls(tuple(categories), tuple(sorted(brands, key=len, reverse=True)))
+    def of(cls, categories: Iterable[str], brands: Iterable[str], currency: str = "USD") -> Vocabulary:
+        return cls(tuple(categories), tuple(sorted(brands, key=len, reverse=True)), currency)
 
     def category_words(self, category: str) -> set[str]:
         return {singular(word) for word in _WORD.findall(category.lower())} - _IGNORED
@@ -475,28 +486,29 @@ class _Text:
 
 
 def _parse_price(text: _Text, constraints: Constraints) -> None:
+    """The first price phrase of ``text``, read in the store's currency (``constraints.currency``).
+
+    A phrase in another currency, or with a figure no price can be ("1e400", 309 digits), is cut from
+    the text but sets no slot: an amount is never read in a currency it was not written in.
+    """
     for kind, pattern in _PRICE_PATTERNS:
         match = pattern.search(text.value)
         if match is None:
             continue
-        groups = match.groups()
+        text.cut(match)
+        amounts = [_amount(group, constraints.currency) for group in match.groups()]
         if kind == "range":
-            low, high = _amount(groups[0], groups[1]), _amount(groups[2], groups[3])
+            low, high = amounts
             if low is not None and high is not None and low <= high:
                 constraints.price_min, constraints.price_max = low, high
+        elif amounts[0] is None:
+            return
+        elif kind == "max":
+            constraints.price_max = amounts[0]
+        elif kind == "min":
+            constraints.price_min = amounts[0]
         else:
-            number = groups[0] if groups[0] is not None else (groups[2] if len(groups) > 2 else None)
-            thousands = groups[1] if groups[0] is not None else (groups[3] if len(groups) > 3 else None)
-            amount = _amount(number, thousands)
-            if amount is None:
-                continue
-            if kind == "max":
-                constraints.price_max = amount
-            elif kind == "min":
-                constraints.price_min = amount
-            else:
-                constraints.price_min, constraints.price_max = round(amount * 0.8, 2), round(amount * 1.2, 2)
-        text.cut(match)
+            constraints.price_min, constraints.price_max = round(amounts[0] * 0.8, 2), round(amounts[0] * 1.2, 2)
         return
 
 
@@ -566,7 +578,7 @@ def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str]
     ``shown_brands`` are the brands of the results on screen, in order, so references like "the
     second one" or "that Dell" resolve to positions.
     """
-    constraints = Constraints()
+    constraints = Constraints(currency=vocabulary.currency)
     rest = _Text(text)
     cleared: set[str] = set()
     for names, pattern in _CLEARS:
@@ -582,7 +594,7 @@ def parse_request(text: str, vocabulary: Vocabulary, shown_brands: Sequence[str]
             break
     reference = _parse_reference(rest, shown_brands, vocabulary)
     relative = next((name for name, pattern in _RELATIVES if pattern.search(rest.value)), None)
-    if relative == "cheaper" and re.search(r"\bcheaper than\s+\$?\d", rest.value, re.I):
+    if relative == "cheaper" and re.search(rf"\bcheaper than\s+{AMOUNT}", rest.value, re.I):
         relative = None
     rating = _RATING.search(rest.value)
     if rating is not None and float(rating.group(1)) <= 5:

@@ -28,7 +28,7 @@ class ProductCard(BaseModel):
     title: str
     brand: str
     category: str
-    price: float
+    price: float | None = Field(description="None: the listing shows no price.")
     currency: str
     rating: float | None
     reason: str = Field(description="One line grounded in the product's own fields.")

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from assistant import Turn
+from assistant.answers import money
 from retrieval import IngestOutcome, ProductHit
 from retrieval.privacy import RedactingFilter
 
@@ -87,7 +88,7 @@ def product_table(hits: list[ProductHit]) -> Table:
             product.title[:70],
             product.brand,
             product.category,
-            f"{product.price:,.2f} {product.currency}",
+            money(product.price, product.currency),
             "" if product.rating is None else f"{product.rating:g}★",
             f"{hit.score:.4f}",
         )
@@ -114,5 +115,5 @@ def print_turn(turn: Turn) -> None:
     table = Table("#", "title", "price", "rating", "why")
     for card in turn.products:
         rating = "" if card.rating is None else f"{card.rating:g}★"
-        table.add_row(str(card.position), card.title[:70], f"{card.price:,.2f} {card.currency}", rating, card.reason)
+        table.add_row(str(card.position), card.title[:70], money(card.price, card.currency), rating, card.reason)
     out_console.print(table)

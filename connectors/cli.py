@@ -51,6 +51,7 @@ from retrieval import (
     ensure_demo_data,
     ingest_faq,
     ingest_products,
+    parse_constants,
     parse_mapping,
 )
 
@@ -142,10 +143,23 @@ def ingest_products_command(
     file_format: Annotated[
         str | None, typer.Option("--format", help="csv|jsonl|parquet (default: from suffix).")
     ] = None,
+    constants: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="field=value for every product, e.g. --set category=Garden (repeatable)."),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option("--currency", help="ISO code of prices that carry none, e.g. INR (= --set currency=…)."),
+    ] = None,
     mode: Annotated[Mode, typer.Option(help="snapshot deletes products absent from the file.")] = "upsert",
     strict: Annotated[bool, typer.Option(help="Fail the whole load on any bad row.")] = False,
 ) -> None:
     """Load a product catalog; unchanged products are not re-embedded."""
+    fixed = parse_constants(constants or [])
+    if currency is not None:
+        if "currency" in fixed:
+            raise typer.BadParameter("give the currency once: --currency or --set currency=…")
+        fixed["currency"] = currency
     store = _store()
     with progress_bar("embedding products") as progress:
         outcome = ingest_products(
@@ -156,6 +170,7 @@ def ingest_products_command(
             mode=mode,
             strict=strict,
             progress=progress,
+            constants=fixed,
         )
     print_outcome(str(file), outcome)
 

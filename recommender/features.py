@@ -136,7 +136,8 @@ def features(
     query_words = _words(query)
     listing = _words(f"{product.title} {product.brand} {product.category}")
     budget = context.ledger.get("price_max")
-    has_budget = isinstance(budget, int | float) and budget > 0
+    # A product without a listed price tells nothing against a budget: scored as if there were none.
+    has_budget = isinstance(budget, int | float) and budget > 0 and product.price is not None
     category, brand = context.ledger.get("category"), context.ledger.get("brand")
     values = [
         *_lexical(query_words, listing),
@@ -144,7 +145,7 @@ def features(
         len(query_words.numbers & listing.numbers) / len(query_words.numbers) if query_words.numbers else 0.0,
         math.log1p(len(query_words.stems)),
         math.log1p(len(product.title.split())),
-        min(product.price / float(budget), 3.0) if has_budget else 0.0,  # type: ignore[arg-type]
+        min((product.price or 0.0) / float(budget), 3.0) if has_budget else 0.0,  # type: ignore[arg-type]
         float(has_budget),
         (product.rating or 0.0) / 5.0,
         float(product.rating is not None),

@@ -7,7 +7,7 @@ from retrieval.demo import DEMO_PRODUCT_MAPPING, demo_catalog_path, demo_faq_pat
 from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, pick_device
 from retrieval.errors import EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
 from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest_products
-from retrieval.loaders import LoadResult, load_faq, load_products, parse_mapping
+from retrieval.loaders import LoadResult, load_faq, load_products, parse_constants, parse_mapping
 from retrieval.models import FaqEntry, FaqHit, Product, ProductHit, SearchFilters
 from retrieval.settings import Settings
 from retrieval.spelling import CatalogSpeller
@@ -47,6 +47,7 @@ __all__ = [
     "ingest_products",
     "load_faq",
     "load_products",
+    "parse_constants",
     "parse_mapping",
     "pick_device",
 ]

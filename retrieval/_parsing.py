@@ -6,43 +6,39 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "₹": "INR", "¥": "JPY", "Rs": "INR"}
+from retrieval.money import ISO_4217, currency_code, plausible
+
+# Signs a catalog's price strings carry; longer first, so "Rs." is removed whole.
+_PRICE_SIGNS = ("Rs.", "Rs", "$", "€", "£", "₹", "¥")
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 _PRICE_RANGE_SEPARATOR = re.compile(r"\s*(?:through|thru|to|–|—|-)\s*-?\s*", re.IGNORECASE)
 
 
-def currency_code(raw: str) -> str | None:
-    """Map a currency symbol or an ISO code to an ISO code (``"$"`` → ``"USD"``)."""
-    value = raw.strip()
-    if not value:
-        return None
-    if value in _CURRENCY_SYMBOLS:
-        return _CURRENCY_SYMBOLS[value]
-    if re.fullmatch(r"[A-Za-z]{3}", value):
-        return value.upper()
-    return None
+def parse_price(raw: str, declared_currency: str = "USD") -> tuple[float, float | None, str | None]:
+    """Parse ``"$1,299.99"``, ``"Rs. 1,299"`` or a range ``"$299.99 through $449.99"``.
 
-
-def parse_price(raw: str) -> tuple[float, float | None, str | None]:
-    """Parse ``"$1,299.99"`` or a range ``"$299.99 through $449.99"``.
-
-    Returns (price, upper bound of a range or None, currency code read from a symbol or None).
+    Returns (price, upper bound of a range or None, currency code read from a sign or code, or None).
+    A sign several currencies use means the ``declared_currency`` when it is one of them ("$" in CAD).
     A range is priced at its lower bound, the "from" price shops advertise.
-    Raises ValueError for anything that is not a non-negative amount.
+    Raises ValueError for anything that is not a finite, non-negative amount.
     """
     text = raw.strip()
     if re.match(r"^[-−]", text):
         raise ValueError(f"price {raw!r} is negative")
-    currency = next((code for symbol, code in _CURRENCY_SYMBOLS.items() if symbol in text), None)
+    sign = next((sign for sign in _PRICE_SIGNS if sign in text), None)
     amounts = [float(match.replace(",", "")) for match in re.findall(_NUMBER, text)]
     stripped = re.sub(_NUMBER, "", text)
     stripped = _PRICE_RANGE_SEPARATOR.sub("", stripped)
-    for symbol in _CURRENCY_SYMBOLS:
-        stripped = stripped.replace(symbol, "")
+    for each in _PRICE_SIGNS:
+        stripped = stripped.replace(each, "")
     iso_code = re.fullmatch(r"\s*([A-Z]{3})?\s*", stripped)
     if not amounts or len(amounts) > 2 or iso_code is None:
         raise ValueError(f"cannot parse {raw!r} as a price")
-    currency = currency or iso_code.group(1)
+    if iso_code.group(1) and iso_code.group(1) not in ISO_4217:
+        raise ValueError(f"price {raw!r}: {iso_code.group(1)!r} is not an ISO 4217 currency code")
+    if not all(plausible(amount) for amount in amounts):
+        raise ValueError(f"price {raw!r} is not a plausible amount")
+    currency = currency_code(sign, declared_currency) if sign else iso_code.group(1)
     if len(amounts) == 2 and amounts[1] < amounts[0]:
         raise ValueError(f"price range {raw!r} ends below its start")
     return amounts[0], (amounts[1] if len(amounts) == 2 else None), currency

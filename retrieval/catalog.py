@@ -94,6 +94,15 @@ class ProductIndex(DocumentIndex[Product]):
 
         return values("category"), values("brand")
 
+    def currency(self) -> str:
+        """The catalog's currency: the one most of its priced products use (USD for an empty catalog)."""
+        with self._database.read() as connection:
+            row = connection.execute(
+                f"SELECT json_extract(body, '$.currency') AS code FROM {self._table()} GROUP BY code "
+                "ORDER BY SUM(json_extract(body, '$.price') IS NOT NULL) DESC, COUNT(*) DESC, code LIMIT 1"
+            ).fetchone()
+        return str(row[0]) if row and row[0] else "USD"
+
 
 # Enough nearest vectors that the top entries come with their answer vectors (FAQs are small).
 _FAQ_VECTORS = 200

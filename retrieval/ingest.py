@@ -44,13 +44,15 @@ def ingest_products(
     mode: IngestMode = "upsert",
     strict: bool = False,
     progress: Progress | None = None,
+    constants: Mapping[str, str] | None = None,
 ) -> IngestOutcome:
     """Bad rows are skipped and reported (or, with ``strict``, fail the load before anything is written).
 
+    ``constants`` give every product of the file one value, e.g. ``{"currency": "INR"}``.
     In snapshot mode a product whose row was rejected is kept, not deleted: a typo in one row must not
     take a live product off the shelf.
     """
-    result = load_products(path, mapping, file_format)
+    result = load_products(path, mapping, file_format, constants)
     return _write(store.products, result, path, mode, strict, progress)
 
 

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from retrieval._parsing import brand_from_title, canonical_spellings, currency_code, parse_price, parse_rating
+from retrieval._parsing import brand_from_title, canonical_spellings, parse_price, parse_rating
 from retrieval.errors import LoadError, RowError
 from retrieval.models import FaqEntry, Product
+from retrieval.money import currency_code
 
 FileFormat = Literal["csv", "jsonl", "parquet", "yaml", "json"]
 _SUFFIX_FORMATS: dict[str, FileFormat] = {
@@ -49,18 +50,32 @@ class LoadResult:
             raise LoadError(f"{source}: {len(self.errors)} bad row(s), nothing was loaded (strict mode)", self.errors)
 
 
+def _field_pairs(pairs: list[str], kind: str, form: str) -> dict[str, str]:
+    """``field=text`` pairs as a dict, rejecting malformed pairs and unknown target fields."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        target, sep, text = pair.partition("=")
+        target, text = target.strip(), text.strip()
+        if not sep or not target or not text:
+            raise LoadError(f"{kind} {pair!r} is not of the form {form}")
+        if target not in PRODUCT_FIELDS and not target.startswith("attributes."):
+            raise LoadError(f"{kind} {pair!r}: unknown field {target!r}; fields are {', '.join(PRODUCT_FIELDS)}")
+        parsed[target] = text
+    return parsed
+
+
 def parse_mapping(pairs: list[str]) -> dict[str, str]:
     """Turn CLI ``field=Column`` pairs into a mapping, rejecting unknown target fields."""
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        target, sep, column = pair.partition("=")
-        target, column = target.strip(), column.strip()
-        if not sep or not target or not column:
-            raise LoadError(f"mapping {pair!r} is not of the form field=Column")
-        if target not in PRODUCT_FIELDS and not target.startswith("attributes."):
-            raise LoadError(f"mapping {pair!r}: unknown field {target!r}; fields are {', '.join(PRODUCT_FIELDS)}")
-        mapping[target] = column
-    return mapping
+    return _field_pairs(pairs, "mapping", "field=Column")
+
+
+def parse_constants(pairs: list[str]) -> dict[str, str]:
+    """Turn CLI ``field=value`` pairs (one value for every product of a file) into a dict."""
+    constants = _field_pairs(pairs, "constant", "field=value")
+    for target in ("id", "attributes"):
+        if target in constants:
+            raise LoadError(f"{target} cannot be one value for the whole file; map it to a column instead")
+    return constants
 
 
 def detect_format(path: Path, declared: str | None = None) -> FileFormat:
@@ -74,38 +89,51 @@ def detect_format(path: Path, declared: str | None = None) -> FileFormat:
         raise LoadError(f"{path}: cannot tell the format from the suffix {path.suffix!r}; pass --format") from None
 
 
-def _read_rows(path: Path, file_format: FileFormat) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line or row number, raw row) pairs."""
+@dataclass
+class _Table:
+    """The columns a file has (its header, schema, or every key its records use) and its numbered rows."""
+
+    columns: list[str]
+    rows: Iterator[tuple[int, dict[str, Any]]]
+
+
+def _read_table(path: Path, file_format: FileFormat) -> _Table:
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     if file_format == "csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                return
-            line = reader.line_num + 1
-            for values in reader:
-                yield line, dict(zip(header, values, strict=False))
-                line = reader.line_num + 1
-    elif file_format == "jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for line, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as error:
-                    row = {"__error__": f"invalid JSON: {error.msg}"}
-                yield line, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
-    elif file_format == "parquet":
+            header = next(csv.reader(handle), None) or []
+        return _Table(header, _csv_rows(path, header))
+    if file_format == "parquet":
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-        for index, row in enumerate(table.to_pylist(), start=1):
-            yield index, row
-    elif file_format in ("yaml", "json"):
-        yield from _read_document_rows(path, file_format)
+        return _Table(table.column_names, enumerate(table.to_pylist(), start=1))
+    rows = list(_jsonl_rows(path) if file_format == "jsonl" else _read_document_rows(path, file_format))
+    columns = dict.fromkeys(key for _, row in rows for key in row if key != "__error__")
+    return _Table(list(columns), iter(rows))
+
+
+def _csv_rows(path: Path, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        line = reader.line_num + 1
+        for values in reader:
+            yield line, dict(zip(header, values, strict=False))
+            line = reader.line_num + 1
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as error:
+                row = {"__error__": f"invalid JSON: {error.msg}"}
+            yield line, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
 
 
 def _read_document_rows(path: Path, file_format: FileFormat) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -148,17 +176,27 @@ def derive_product_id(category: str, title: str) -> str:
     return f"p-{digest[:12]}"
 
 
+@dataclass(frozen=True)
+class _Sources:
+    """Where each field of a file's rows comes from: a mapped column, a constant, or a column named like it."""
+
+    mapping: Mapping[str, str]
+    constants: Mapping[str, str]
+    priced: bool  # the file lists prices at all; without a price column every product is "price not listed"
+
+
 class _ProductRow:
     """Turns one raw row into Product fields, collecting every problem rather than stopping at the first."""
 
-    def __init__(self, raw: Mapping[str, Any], mapping: Mapping[str, str], source: str, line: int) -> None:
-        self.raw, self.mapping, self.source, self.line = raw, mapping, source, line
+    def __init__(self, raw: Mapping[str, Any], sources: _Sources, source: str, line: int) -> None:
+        self.raw, self.sources, self.source, self.line = raw, sources, source, line
         self.errors: list[RowError] = []
         self.id_derived = False
 
     def value(self, target: str) -> Any:
-        column = self.mapping.get(target, target)
-        value = self.raw.get(column)
+        if target in self.sources.constants:
+            return self.sources.constants[target]
+        value = self.raw.get(self.sources.mapping.get(target, target))
         return None if _missing(value) else value
 
     def error(self, target: str, message: str) -> None:
@@ -175,7 +213,7 @@ class _ProductRow:
                 self.error("attributes", "not a JSON object")
         if isinstance(raw_attributes, dict):
             attributes.update({str(k): v for k, v in raw_attributes.items() if isinstance(v, str | int | float)})
-        for target in self.mapping:
+        for target in (*self.sources.mapping, *self.sources.constants):
             if target.startswith("attributes."):
                 value = self.value(target)
                 if value is not None:
@@ -186,8 +224,6 @@ class _ProductRow:
                 fields[name] = str(value)
         if "title" not in fields:
             self.error("title", "missing")
-        self._price(fields, attributes)
-        self._rating(fields, attributes)
         currency = self.value("currency")
         if currency is not None:
             code = currency_code(str(currency))
@@ -195,6 +231,9 @@ class _ProductRow:
                 self.error("currency", f"unknown currency {currency!r}")
             else:
                 fields["currency"] = code
+        if self.sources.priced:
+            self._price(fields, attributes)
+        self._rating(fields, attributes)
         stock = self.value("in_stock")
         if stock is not None:
             text = str(stock).strip().casefold()
@@ -214,10 +253,14 @@ class _ProductRow:
         elif isinstance(price, int | float) and not isinstance(price, bool):
             fields["price"] = float(price)
         else:
+            declared = fields.get("currency")
             try:
-                amount, upper, currency = parse_price(str(price))
+                amount, upper, currency = parse_price(str(price), declared or "USD")
             except ValueError as error:
                 self.error("price", str(error))
+                return
+            if currency and declared and currency != declared:
+                self.error("price", f"{price!r} is in {currency}, but the row's currency is {declared}")
                 return
             fields["price"] = amount
             if upper is not None:
@@ -240,18 +283,57 @@ class _ProductRow:
             attributes["review_count"] = reviews
 
 
-def load_products(path: Path, mapping: Mapping[str, str] | None = None, file_format: str | None = None) -> LoadResult:
-    """Read a product file. Columns named like Product fields need no mapping."""
-    mapping = dict(mapping or {})
+def _sources(path: Path, columns: list[str], mapping: Mapping[str, str], constants: Mapping[str, str]) -> _Sources:
+    """Check the mapping and the constants against the file's columns, and each constant's value."""
+    listed = ", ".join(columns) or "none"
+    for target, column in mapping.items():
+        if column not in columns:
+            raise LoadError(
+                f"{path}: mapping {target}={column} names a column the file does not have; its columns are: "
+                f"{listed} (for one value for every product, set a constant: {target}={column})"
+            )
+        if target in constants:
+            raise LoadError(
+                f"{path}: {target} is both mapped to the column {column!r} and set to {constants[target]!r}"
+            )
+    for target in constants:
+        if target in columns and target not in mapping:
+            raise LoadError(
+                f"{path}: {target} is set to {constants[target]!r}, but the file has its own {target!r} column"
+            )
+    priced = "price" in mapping or "price" in constants or "price" in columns
+    probe = _ProductRow({}, _Sources({}, constants, priced="price" in constants), str(path), 0)
+    probe.fields()
+    problems = [
+        f"{error.field}={constants[error.field]}: {error.message}" for error in probe.errors if error.field in constants
+    ]
+    if problems:
+        raise LoadError(f"{path}: bad constant " + "; ".join(problems))
+    return _Sources(mapping, constants, priced)
+
+
+def load_products(
+    path: Path,
+    mapping: Mapping[str, str] | None = None,
+    file_format: str | None = None,
+    constants: Mapping[str, str] | None = None,
+) -> LoadResult:
+    """Read a product file. Columns named like Product fields need no mapping.
+
+    ``constants`` give one value to every product (``{"currency": "INR"}`` for a catalog whose prices
+    carry no currency). A file without a price column loads with every price "not listed" (None).
+    """
     source = str(path)
+    table = _read_table(path, detect_format(path, file_format))
+    sources = _sources(path, table.columns, dict(mapping or {}), dict(constants or {}))
     result = LoadResult(records=[])
     first_line_of: dict[str, int] = {}
     products: list[Product] = []
-    for line, raw in _read_rows(path, detect_format(path, file_format)):
+    for line, raw in table.rows:
         if "__error__" in raw:
             result.errors.append(RowError(source, line, "row", raw["__error__"]))
             continue
-        row = _ProductRow(raw, mapping, source, line)
+        row = _ProductRow(raw, sources, source, line)
         fields = row.fields()
         product_id = fields["id"]
         if row.id_derived:
@@ -290,7 +372,7 @@ def _load_models(path: Path, model: type[BaseModel], file_format: str | None) ->
     source = str(path)
     result = LoadResult(records=[])
     seen: dict[str, int] = {}
-    for line, raw in _read_rows(path, detect_format(path, file_format)):
+    for line, raw in _read_table(path, detect_format(path, file_format)).rows:
         if "__error__" in raw:
             result.errors.append(RowError(source, line, "row", raw["__error__"]))
             continue

@@ -23,7 +23,7 @@ class Product(BaseModel):
     title: str = Field(min_length=1)
     brand: str = ""
     category: str = ""
-    price: float = Field(ge=0)
+    price: float | None = Field(None, ge=0, allow_inf_nan=False, description="None: the listing shows no price.")
     currency: str = "USD"
     rating: float | None = Field(None, ge=0, le=5)
     description: str = ""
@@ -53,9 +53,11 @@ class Product(BaseModel):
         metadata: dict[str, MetadataValue] = {
             "category": self.category,
             "brand": self.brand,
-            "price": self.price,
             "in_stock": self.in_stock,
         }
+        # Chroma metadata holds no None; an absent key fails every range filter, as SQL's NULL does.
+        if self.price is not None:
+            metadata["price"] = self.price
         if self.rating is not None:
             metadata["rating"] = self.rating
         return metadata

@@ -234,3 +234,29 @@ def test_serve_prints_the_urls_and_a_working_agent_token(cli_store: Path, monkey
         assert http.get("/api/agent/queue", headers={"Authorization": f"Bearer {token}"}).json() == []
         assert http.get("/api/agent/queue").status_code == 401
         assert http.post("/slack/events", content="{}", headers={"Content-Type": "application/json"}).status_code == 401
+
+
+INR_ARGS = ["--map", "id=sku", "--map", "title=name", "--map", "category=dept", "--map", "brand=maker"]
+INR_ARGS += ["--map", "price=mrp", "--map", "rating=stars"]
+
+
+def test_ingest_with_a_currency_and_constants(data_dir: Path) -> None:
+    catalog = str(FIXTURES / "grocery_inr.csv")
+    missing = runner.invoke(app, ["ingest", "products", catalog, *INR_ARGS, "--map", "currency=INR"])
+    assert missing.exit_code != 0
+    assert "currency=INR names a column" in str(missing.exception) and "sku, name, dept" in str(missing.exception)
+    unknown = runner.invoke(app, ["ingest", "products", catalog, *INR_ARGS, "--currency", "XYZ"])
+    assert "unknown currency 'XYZ'" in str(unknown.exception)
+    twice = runner.invoke(app, ["ingest", "products", catalog, *INR_ARGS, "--currency", "INR", "--set", "currency=INR"])
+    assert twice.exit_code != 0 and "give the currency once" in twice.output
+
+    loaded = runner.invoke(
+        app, ["ingest", "products", catalog, *INR_ARGS, "--currency", "INR", "--set", "in_stock=yes"]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    assert "10 added" in loaded.output
+    result = runner.invoke(app, ["search", "basmati rice under 200 rupees", "--json"])
+    (payload,) = _json_lines(result.stdout)
+    products = payload["products"]
+    assert isinstance(products, list) and products
+    assert all(p["currency"] == "INR" and p["price"] <= 200 for p in products)

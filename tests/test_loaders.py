@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from retrieval import DEMO_PRODUCT_MAPPING, LoadError, demo_catalog_path, demo_faq_path, load_faq, load_products
-from retrieval.loaders import parse_mapping
+from retrieval.loaders import parse_constants, parse_mapping
 from tests.conftest import FIXTURE_MAPPING
 
 
@@ -114,3 +114,99 @@ def test_faq_entries_are_validated_with_line_numbers(tmp_path: Path) -> None:
     result = load_faq(path)
     assert [entry.id for entry in result.records] == ["a"]
     assert [(error.line, error.field) for error in result.errors] == [(4, "answer")]
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl", "parquet"])
+def test_a_mapping_to_a_missing_column_names_it_and_lists_the_columns(tmp_path: Path, file_format: str) -> None:
+    rows = [{"sku": "a", "name": "Alpha lamp", "cost": 10.0}]
+    path = tmp_path / f"shop.{file_format}"
+    if file_format == "csv":
+        path.write_text("sku,name,cost\na,Alpha lamp,10\n")
+    elif file_format == "jsonl":
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    with pytest.raises(LoadError, match=r"brand=Maker .*'?columns are: sku, name, cost") as raised:
+        load_products(path, {"id": "sku", "title": "name", "price": "cost", "brand": "Maker"})
+    assert str(path) in str(raised.value)
+    assert load_products(path, {"id": "sku", "title": "name", "price": "cost"}).records[0].price == 10.0
+
+
+def test_a_constant_gives_every_product_one_value(tmp_path: Path) -> None:
+    path = tmp_path / "shop.csv"
+    path.write_text("title,price\nBasmati rice 1 kg,120\nGhee 500 ml,Rs. 310\nTea,₹99\n")
+    result = load_products(path, constants={"currency": "INR", "category": "Grocery"})
+    assert result.errors == []
+    assert {(p.price, p.currency, p.category) for p in result.records} == {
+        (120.0, "INR", "Grocery"),
+        (310.0, "INR", "Grocery"),
+        (99.0, "INR", "Grocery"),
+    }
+    # A price whose own sign contradicts the file's currency is an error for that row, never a silent pick.
+    path.write_text("title,price\nRice,120\nImported tea,$5\n")
+    mixed = load_products(path, constants={"currency": "INR"})
+    assert [p.title for p in mixed.records] == ["Rice"]
+    assert [(e.line, e.field) for e in mixed.errors] == [(3, "price")]
+    assert "USD" in mixed.errors[0].message and "INR" in mixed.errors[0].message
+    # "$" in a Canadian catalog means Canadian dollars.
+    path.write_text("title,price\nMaple syrup,$12\n")
+    assert load_products(path, constants={"currency": "CAD"}).records[0].currency == "CAD"
+
+
+def test_bad_constants_fail_the_load_before_any_row(tmp_path: Path) -> None:
+    path = tmp_path / "shop.csv"
+    path.write_text("title,price,currency\nLamp,10,USD\n")
+    with pytest.raises(LoadError, match="in_stock=maybe: cannot read 'maybe' as yes/no"):
+        load_products(path, constants={"in_stock": "maybe", "brand": "Acme"})
+    with pytest.raises(LoadError, match="its own 'currency' column"):
+        load_products(path, constants={"currency": "EUR"})
+    with pytest.raises(LoadError, match="both mapped"):
+        load_products(path, {"brand": "title"}, constants={"brand": "Acme"})
+    no_currency = tmp_path / "plain.csv"
+    no_currency.write_text("title,price\nLamp,10\n")
+    with pytest.raises(LoadError, match="currency=XYZ: unknown currency 'XYZ'"):
+        load_products(no_currency, constants={"currency": "XYZ"})
+    with pytest.raises(LoadError, match="cannot be one value"):
+        parse_constants(["id=1"])
+    assert parse_constants(["currency=INR", "attributes.origin=India"]) == {
+        "currency": "INR",
+        "attributes.origin": "India",
+    }
+
+
+def test_a_catalog_without_prices_loads_with_prices_not_listed(tmp_path: Path) -> None:
+    path = tmp_path / "hardware.csv"
+    path.write_text(
+        "product_uid,title,description\n"
+        "9001,Galvanised deck screws 2 in. (1 lb),Corrosion resistant\n"
+        "9002,Cordless drill 18 V,\n"
+    )
+    result = load_products(path, {"id": "product_uid"})
+    assert result.errors == []
+    assert [(p.id, p.price) for p in result.records] == [("9001", None), ("9002", None)]
+    assert "price" not in result.records[0].vector_metadata()
+    # With a price column, a missing or unreadable price is still the row's error.
+    priced = tmp_path / "priced.csv"
+    priced.write_text("title,price\nA,\nB,about ten\nC,1" + "0" * 400 + "\n")
+    assert [(e.line, e.field) for e in load_products(priced).errors] == [(2, "price"), (3, "price"), (4, "price")]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "homedepot").is_dir(), reason="evaluation data not present")
+def test_home_depot_products_load_without_prices() -> None:
+    result = load_products(SHARED_DATA / "homedepot" / "products.csv", {"id": "product_uid"})
+    assert result.errors == []
+    assert len(result.records) > 50_000 and all(product.price is None for product in result.records)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "bigbasket").is_dir(), reason="evaluation data not present")
+def test_bigbasket_loads_in_rupees_with_a_currency_constant() -> None:
+    path = SHARED_DATA / "bigbasket" / "products.csv"
+    mapping = {"id": "product_id", "price": "sale_price", "attributes.sub_category": "sub_category"}
+    with pytest.raises(LoadError, match="currency=INR names a column"):
+        load_products(path, {**mapping, "currency": "INR"})
+    result = load_products(path, mapping, constants={"currency": "INR"})
+    assert result.errors == []
+    assert len(result.records) > 6000 and {product.currency for product in result.records} == {"INR"}

@@ -1,9 +1,12 @@
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant import Vocabulary, parse_request
+from assistant import Constraints, Vocabulary, parse_request
 from retrieval._parsing import brand_from_title, canonical_spellings, parse_price, parse_rating
+from retrieval.money import MAX_PLAUSIBLE_AMOUNT
 
 
 @pytest.mark.parametrize(
@@ -149,3 +152,103 @@ def test_forget_and_relative_edits() -> None:
     assert parse_request("anything cheaper?", VOCABULARY).relative == "cheaper"
     assert parse_request("show me more expensive ones", VOCABULARY).relative == "pricier"
     assert parse_request("cheaper than $300", VOCABULARY).relative is None
+
+
+STORE_CURRENCIES = ["USD", "INR", "EUR", "GBP", "CAD", "JPY"]
+
+
+@pytest.mark.parametrize(
+    ("text", "price_max"),
+    [
+        ("rice under 200 rupees", 200),
+        ("dal below ₹300", 300),
+        ("tea Rs 300", 300),
+        ("tea Rs. 300", 300),
+        ("ghee under INR 300", 300),
+        ("ghee 300 INR", 300),
+        ("soap max 2k", 2000),
+        ("oil under 1,500", 1500),
+        ("rice under ₹1,50,000", 150_000),
+        ("samsung tv 55 inch under 600", 600),
+        ("tea upto 450", 450),
+    ],
+)
+def test_rupee_budgets(text: str, price_max: float) -> None:
+    rupees = Vocabulary.of(["Rice", "Tea"], [], currency="INR")
+    assert parse_request(text, rupees).constraints.price_max == price_max
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "price_max"),
+    [
+        ("under €12", "EUR", 12),
+        ("12 euros", "EUR", 12),
+        ("under £5", "GBP", 5),
+        ("USD 12", "USD", 12),
+        ("12 dollars", "USD", 12),
+        ("under 12 dollars", "INR", None),
+        ("under €12", "USD", None),
+        ("under £5", "INR", None),
+        ("below ₹300", "USD", None),
+        ("300 rupees", "EUR", None),
+    ],
+)
+def test_a_budget_counts_only_in_the_store_currency(text: str, currency: str, price_max: float | None) -> None:
+    request = parse_request(f"lamp {text}", Vocabulary.of([], [], currency=currency))
+    assert request.constraints.price_max == price_max
+    assert request.query == "lamp", "a price phrase never stays in the search words"
+
+
+@pytest.mark.parametrize("text", ["shampoo under 500 ml", "rice under 2kg", "tv under 55 inch", "over 50% off"])
+def test_sizes_and_quantities_are_not_prices(text: str) -> None:
+    constraints = parse_request(text, VOCABULARY).constraints
+    assert (constraints.price_min, constraints.price_max) == (None, None)
+
+
+_PRICE_FRAGMENTS = st.sampled_from(
+    [
+        "under ",
+        "over ",
+        "between ",
+        " and ",
+        "-",
+        "around ",
+        "$",
+        "₹",
+        "€",
+        "Rs. ",
+        "INR ",
+        " rupees",
+        " dollars",
+        "k",
+        " lakh",
+        ",",
+        ".",
+        "e400",
+        "9" * 309,
+        "1" * 400,
+        "0",
+        "12",
+        "1,500",
+        "cheaper than ",
+        "budget is ",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PRICE_FRAGMENTS, st.text(max_size=8)), max_size=12), st.sampled_from(STORE_CURRENCIES))
+def test_price_slots_are_always_finite_and_not_negative(pieces: list[str], currency: str) -> None:
+    constraints = parse_request("".join(pieces), Vocabulary.of(["TVs"], ["LG"], currency=currency)).constraints
+    for amount in (constraints.price_min, constraints.price_max):
+        assert amount is None or (math.isfinite(amount) and 0 <= amount <= MAX_PLAUSIBLE_AMOUNT)
+    assert all(label for _, _, label in constraints.chips())
+
+
+def test_limits_read_exactly_as_applied() -> None:
+    assert Constraints(price_max=49.96).phrase("price_max") == "under $49.96"
+    assert Constraints(price_max=500.0).phrase("price_max") == "under $500"
+    assert Constraints(price_min=1299.5, currency="INR").phrase("price_min") == "over ₹1,299.50"
+    assert Constraints(price_min=10, price_max=19.99, currency="EUR").describe() == ["€10–€19.99"]
+    assert Constraints(price_max=30, currency="CAD").describe() == ["under 30 CAD"]
+    assert Constraints(currency="INR").is_empty() and "currency" not in Constraints(currency="INR").as_slots()

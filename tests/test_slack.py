@@ -186,3 +186,10 @@ def test_block_kit_escapes_what_slack_would_read_as_markup() -> None:
                                               products=[card]))  # fmt: skip
     section = message["blocks"][0]["text"]["text"]
     assert "AT&amp;T &lt;Pro&gt; phone" in section and "<Pro>" not in section
+
+
+def test_an_absurd_budget_gets_an_answer_not_an_error(rig: SlackRig) -> None:
+    rig.slack.direct_message("D9", "a 4k tv under $" + "9" * 309)
+    (post,) = rig.reply_in("D9")
+    turn = _turn(post)
+    assert turn["products"] and "price_max" not in turn["slots"]

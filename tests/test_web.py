@@ -184,3 +184,12 @@ def test_pages_health_openapi_and_cors(http: httpx.Client) -> None:
         "/api/sessions", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     )
     assert "access-control-allow-origin" not in refused.headers
+
+
+@pytest.mark.parametrize("amount", ["$" + "9" * 309, "1e400", "9" * 400 + "k"])
+def test_absurd_amounts_get_an_answer_not_an_error(http: httpx.Client, amount: str) -> None:
+    turn = _say(http, _session(http), f"tv under {amount}")
+    assert "price_max" not in turn["slots"]
+    response = http.post("/api/agent/suggest", json={"text": f"tv under {amount}"}, headers=AGENT)
+    assert response.status_code == 200
+    assert "price_max" not in {chip["slot"] for chip in response.json()["ledger"]}

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from assistant import ProductCard, Turn
+from assistant.answers import money
 
 TURN_EVENT_TYPE = "shopassist_turn"
 CARD_ACTIONS = {
@@ -32,7 +33,7 @@ def card_value(session_id: str, card: ProductCard) -> str:
 
 def _card_blocks(session_id: str, card: ProductCard) -> list[dict[str, Any]]:
     rating = f"{card.rating:.1f}★" if card.rating is not None else "no rating"
-    price = f"{card.currency} {card.price:,.2f}"
+    price = money(card.price, card.currency)
     value = card_value(session_id, card)
     return [
         {

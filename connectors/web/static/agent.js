@@ -132,10 +132,11 @@
     }
     if (data.products.length) parts.push(el("h3", { text: "Products" }));
     data.products.forEach(function (product) {
-      var line = product.title + " — " + product.currency + " " + product.price.toFixed(2);
+      var price = product.price === null ? "price not listed" : product.currency + " " + product.price.toFixed(2);
+      var line = product.title + " — " + price;
       parts.push(el("div", { class: "item product" }, [
         el("strong", { text: product.position + ". " + product.title }),
-        el("div", { text: product.currency + " " + product.price.toFixed(2) + " · " + product.reason }),
+        el("div", { text: price + " · " + product.reason }),
         el("button", { type: "button", text: "Insert", "aria-label": "Insert " + product.title, onclick: function () { insert(line); } }),
       ]));
     });

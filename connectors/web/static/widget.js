@@ -149,12 +149,12 @@
     ]);
   }
 
+  // The same rendering as the reply text (assistant.answers.money): ₹1,299.00, $, €, £, else "1,299.00 XYZ".
+  var symbols = { USD: "$", EUR: "€", GBP: "£", INR: "₹" };
   function money(amount, currency) {
-    try {
-      return new Intl.NumberFormat(undefined, { style: "currency", currency: currency || "USD" }).format(amount);
-    } catch (error) {
-      return (currency || "") + " " + amount.toFixed(2);
-    }
+    if (amount === null || amount === undefined) return "price not listed";
+    var figure = amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    return symbols[currency] ? symbols[currency] + figure : figure + " " + currency;
   }
 
   function showTurn(turn) {
