@@ -55,7 +55,7 @@ class CatalogSource(BaseModel):
         None, ge=1, description="Keep only the first N products in file order: a deterministic subset of a big catalog."
     )
     currency: str | None = Field(
-        None, pattern=r"^[A-Z]{3}$", description="ISO code of every price, for a catalog without a currency column."
+        None, description="ISO 4217 code of every price, for a catalog without a currency column (ingest's --currency)."
     )
 
 
@@ -104,13 +104,11 @@ class ConversationStoreConfig:
                     "put the shared data beside the repository (../shared/data)."
                 )
         try:
-            loaded = load_products(self.products.file, self.products.mapping)
+            constants = {"currency": self.products.currency} if self.products.currency else {}
+            loaded = load_products(self.products.file, self.products.mapping, constants=constants)
             loaded.raise_if_errors(self.products.file)
-            products = loaded.records[: self.products.first]
-            if self.products.currency:
-                products = [product.model_copy(update={"currency": self.products.currency}) for product in products]
             store = Store.ephemeral(embedder=embedder)
-            store.products.ingest(products)
+            store.products.ingest(loaded.records[: self.products.first])
             ingest_faq(store, self.faq, strict=True)
         except RetrievalError as error:
             raise StoreConfigError(f"{self.source}: cannot build the store: {error}") from error
