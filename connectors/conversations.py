@@ -97,6 +97,10 @@ class ConversationStoreConfig:
 
     def build(self, embedder: Embedder | None = None) -> Store:
         """An in-memory store holding this catalog (or its first N products) and FAQ; every row must load."""
+        return self.ingest_into(Store.ephemeral(embedder=embedder))
+
+    def ingest_into(self, store: Store) -> Store:
+        """Make ``store`` hold exactly this catalog (or its first N products) and FAQ; unchanged rows embed nothing."""
         for needed in (self.products.file, self.faq):
             if not needed.is_file():
                 raise StoreConfigError(
@@ -107,8 +111,7 @@ class ConversationStoreConfig:
             constants = {"currency": self.products.currency} if self.products.currency else {}
             loaded = load_products(self.products.file, self.products.mapping, constants=constants)
             loaded.raise_if_errors(self.products.file)
-            store = Store.ephemeral(embedder=embedder)
-            store.products.ingest(loaded.records[: self.products.first])
+            store.products.ingest(loaded.records[: self.products.first], mode="snapshot")
             ingest_faq(store, self.faq, strict=True)
         except RetrievalError as error:
             raise StoreConfigError(f"{self.source}: cannot build the store: {error}") from error
