@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant import Assistant  # noqa: E402
+from assistant import Assistant, AssistantError  # noqa: E402
 from benchmarks._common import REPO_ROOT, emit_json, machine, markdown_table  # noqa: E402
 from connectors.conversations import ConversationStoreConfig, StoreConfigError  # noqa: E402
 from retrieval import Embedder, Product, Settings, Store, embedder_from_settings, ensure_demo_data  # noqa: E402
@@ -107,10 +107,14 @@ def hit_rates(store: Store, by_variant: dict[str, list[Query]]) -> dict[str, Any
     results: dict[str, Any] = {}
     for finder_name, find in finders(store).items():
         for variant, variant_queries in by_variant.items():
-            hits, misses = 0, []
+            hits, misses, errors = 0, [], []
             started = time.perf_counter()
             for index, query in enumerate(variant_queries):
-                found = find(f"title-{variant}-{index}", query.text)
+                try:
+                    found = find(f"title-{variant}-{index}", query.text)
+                except AssistantError as error:  # a crash on a shopper's message is a miss, and worth a look
+                    errors.append({"query": query.text, "error": str(error)})
+                    found = []
                 if any(titles[doc_id].casefold() == query.product.title.casefold() for doc_id in found):
                     hits += 1
                 elif len(misses) < 10:
@@ -121,6 +125,7 @@ def hit_rates(store: Store, by_variant: dict[str, list[Query]]) -> dict[str, Any
                 "top3_hit_rate": hits / len(variant_queries) if variant_queries else float("nan"),
                 "seconds": time.perf_counter() - started,
                 "misses": misses,
+                "errors": errors,
             }
     return results
 
@@ -169,16 +174,16 @@ def main() -> None:
     rows: list[list[Any]] = []
     for name, figures in stores.items():
         if isinstance(figures, str):
-            rows.append([name, figures, "", "", "", ""])
+            rows.append([name, figures, "", "", "", "", ""])
             continue
         for method, by_variant in figures["methods"].items():
             exact, typod = by_variant["exact"], by_variant["typo"]
             rows.append(
                 [name, method, f"{figures['products']:,}", exact["n"], f"{exact['top3_hit_rate']:.3f}",
-                 f"{typod['top3_hit_rate']:.3f} (n={typod['n']})"]
+                 f"{typod['top3_hit_rate']:.3f} (n={typod['n']})", len(exact["errors"]) + len(typod["errors"])]
             )  # fmt: skip
     print(f"## Title self-retrieval: the product among the first {TOP} (targets: exact ≥ 0.99, typo'd ≥ 0.90)\n")
-    print(markdown_table(["store", "method", "products", "queries", "exact title", "1–2 typos"], rows))
+    print(markdown_table(["store", "method", "products", "queries", "exact title", "1–2 typos", "errors"], rows))
 
 
 if __name__ == "__main__":
