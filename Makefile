@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python benchmarks/ingest_search.py
 	$(BIN)/python benchmarks/dialogue.py
 	$(BIN)/python benchmarks/channels.py
+	$(BIN)/python benchmarks/title_retrieval.py
 
 # Refresh the README's pictures of the widget and the agent console.
 screenshots: setup system-packages
