@@ -61,6 +61,11 @@ def test_brands_are_learned_from_the_catalog_titles() -> None:
         "CHARGE 5 Portable Speaker",
         "My Arcade Gamestation Pro",
         "100 ft. Garden Hose",
+        "Fan Light Kit",
+        "Fan Blade Set",
+        "Hugger 52 in. Ceiling Fan",
+        "Brookhurst 52 in. Ceiling Fan",
+        "Hunter Pedestal Fan",
     ]
     assert brands_from_titles(titles) == [
         "Apple",
@@ -75,6 +80,11 @@ def test_brands_are_learned_from_the_catalog_titles() -> None:
         "Skullcandy",  # once, but no everyday word
         "",
         "",
+        "",
+        "",  # "Fan" opens two titles but is mostly a product word
+        "",
+        "",  # once, and an everyday word: not enough to call it a brand
+        "Brookhurst",
         "",
     ]
     assert canonical_spellings(["SWANN", "Swann", "Swann"])["swann"] == "Swann"
