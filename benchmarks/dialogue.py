@@ -31,7 +31,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant import INTENTS, IntentClassifier, Vocabulary, parse_request  # noqa: E402
+from assistant import INTENTS, Assistant, IntentClassifier, parse_request  # noqa: E402
 from assistant.intents import default_training_data_path, load_utterances  # noqa: E402
 from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table  # noqa: E402
 from retrieval import Settings, Store, ensure_demo_data  # noqa: E402
@@ -162,10 +162,11 @@ def faq_results(store: Store, file_name: str) -> dict[str, dict[str, float]]:
 
 def slot_results(store: Store) -> dict[str, Any]:
     cases = yaml.safe_load((DATA / "slots.yaml").read_text(encoding="utf-8"))
-    vocabulary = Vocabulary.of(*store.products.vocabulary())
+    assistant = Assistant(store)
     exact, misses = 0, []
     for case in cases:
-        request = parse_request(case["text"], vocabulary, case.get("shown", []))
+        text = assistant.corrected(case["text"])
+        request = parse_request(text, assistant.lexicon(), case.get("shown", []), currency=assistant.currency)
         slots: dict[str, Any] = dict(request.constraints.as_slots())
         if request.reference:
             slots["reference"] = request.reference
