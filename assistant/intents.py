@@ -321,11 +321,15 @@ def training_examples(
         examples.append(TrainingExample(text, intent, tuple(sample_context(situation, rng) for _ in range(3))))
 
     own = [(text, intent) for source in (written, situated.anywhere) for intent in source for text in source[intent]]
-    own += [(question, "faq") for question in store.faq_questions]
     for text, intent in own:
         anywhere(text, intent)
         if rng.random() < _NOISY_SHARE:
             anywhere(_noisy(text, rng), intent)
+    # The store's FAQ questions define what this store answers from its FAQ: a few hundred at most, each
+    # seen in every situation and as typed in a hurry, so they outweigh look-alikes from the public sets.
+    for question in store.faq_questions:
+        for text in (question, _noisy(question, rng)):
+            examples.append(TrainingExample(text, "faq", tuple(sample_context(s, rng) for s in SITUATIONS)))
     for mapping in public:
         for intent, texts in mapping.items():
             for text in texts:
