@@ -314,8 +314,13 @@ def training_examples(
             # "only Sony" edits the results on screen; with nothing to edit it is a new search.
             examples.append(TrainingExample(text, "product_search", (IntentContext(),)))
             examples.append(TrainingExample(text, intent, (sample_context("results", rng),)))
-        else:
+        elif intent == "faq":
             examples.append(TrainingExample(text, intent, (IntentContext(), sample_context(situation, rng))))
+        else:
+            # Every other intent also after an FAQ answer: the follow-ups there are FAQ questions, but "can I
+            # speak to a person" or "hello" still mean what they say.
+            contexts = (IntentContext(), sample_context(situation, rng), sample_context("faq", rng))
+            examples.append(TrainingExample(text, intent, contexts))
 
     def situated_in(text: str, intent: str, situation: str) -> None:
         examples.append(TrainingExample(text, intent, tuple(sample_context(situation, rng) for _ in range(3))))

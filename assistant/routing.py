@@ -19,10 +19,13 @@ _QUESTION = re.compile(
     r"|\?\s*$",
     re.I,
 )
-# "Do you sell refurbished phones?", "do you carry X": a request for goods, even when a policy entry sounds alike
-# ("Do you buy used electronics?"). "Do you sell to businesses?" is about the store, not an item.
+# "Do you sell refurbished phones?", "do you carry X", "I'm looking for a saddle": a request for goods, even
+# when a policy entry sounds alike ("Do you buy used electronics?") or the store has no such thing (the search
+# says so). "Do you sell to businesses?" is about the store, not an item.
 _ASKS_FOR_GOODS = re.compile(
-    r"\b(?:do|does)\s+(?:you|your\s+(?:store|shop))\s+(?:sell|carry|stock)\b(?!\s+(?:to|online)\b)", re.I
+    r"\b(?:do|does)\s+(?:you|your\s+(?:store|shop))\s+(?:sell|carry|stock)\b(?!\s+(?:to|online)\b)"
+    r"|\b(?:looking|shopping|searching)\s+for\s+(?:a|an|some|new)\b|\b(?:want|like)\s+to\s+buy\b",
+    re.I,
 )
 # A calibrated FAQ score this high is a near-paraphrase of an entry's question: answer it even when the
 # classifier took the message for small talk, out of scope, or a search naming no product.
@@ -58,7 +61,7 @@ class RoutingFacts:
 
 def route(facts: RoutingFacts) -> Intent:
     intent = facts.predicted
-    if intent in ("out_of_scope", "smalltalk") and (facts.names_products or facts.model_number):
+    if intent in ("out_of_scope", "smalltalk") and (facts.names_products or facts.model_number or facts.asks_for_goods):
         return "product_search"
     if (
         intent in ("out_of_scope", "smalltalk", "product_search")

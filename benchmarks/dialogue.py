@@ -7,9 +7,10 @@
   Bitext's hash-held-out 20 % (tracking → order_status, a person or a complaint → handoff, policy and
   account questions → faq; CDLA-Sharing-1.0). Methods, all with out-of-scope below ``intent_threshold``
   where they give a confidence: the shipped head (context-aware, trained on the written, situated, public
-  and store-generated utterances; evaluated with an empty session), the previous head (text only, trained
-  on ``intents.yaml`` alone, trained in the same run), a 1-nearest-neighbour baseline over the previous
-  training embeddings and a keyword-rule baseline.
+  and store-generated utterances; public utterances open a session, the project's refinements, comparisons
+  and product questions are said with results on screen, and once more opening a session), the previous head
+  (text only, trained on ``intents.yaml`` alone, trained in the same run), a 1-nearest-neighbour baseline
+  over the previous training embeddings and a keyword-rule baseline.
 - FAQ top-1 accuracy on paraphrased demo-FAQ questions (``benchmarks/data/faq_paraphrases.yaml``): what the
   assistant uses (best question similarity + ``faq_answer_weight`` × answer similarity, the weight chosen on
   ``faq_paraphrases_dev.yaml``) against the nearest single vector and BM25 over the same entries;
@@ -35,13 +36,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant import INTENTS, IntentClassifier, Vocabulary, parse_request  # noqa: E402
 from assistant.assistant import intent_training_examples  # noqa: E402
-from assistant.intents import default_training_data_path, examples_without_context, load_utterances  # noqa: E402
+from assistant.intents import (  # noqa: E402
+    IntentContext,
+    default_training_data_path,
+    examples_without_context,
+    load_utterances,
+)
 from benchmarks import intent_sets  # noqa: E402
 from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table  # noqa: E402
 from retrieval import Settings, Store, ensure_demo_data  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
-Predictor = Callable[[Sequence[str]], list[str]]
+# A method reads the messages and the session each was said in (the text-only methods ignore the session).
+Predictor = Callable[[Sequence[str], Sequence[IntentContext]], list[str]]
+# Refinements, comparisons and product questions are said with results on screen; the held-out set is
+# evaluated in that session too ("as said"), and once more with every message opening a session.
+_WITH_RESULTS = IntentContext(cards=5, last_intent="product_search")
 
 # The keyword baseline: first matching rule wins, in this order.
 _KEYWORD_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -57,7 +67,7 @@ _KEYWORD_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]  # fmt: skip
 
 
-def keyword_baseline(texts: Sequence[str]) -> list[str]:
+def keyword_baseline(texts: Sequence[str], contexts: Sequence[IntentContext] = ()) -> list[str]:
     return [next((intent for intent, rule in _KEYWORD_RULES if rule.search(t.lower())), "out_of_scope") for t in texts]
 
 
@@ -83,8 +93,20 @@ def held_out() -> tuple[list[str], list[str]]:
     return [t for texts in data.values() for t in texts], [i for i, texts in data.items() for _ in texts]
 
 
-def public_test_set(rows: list[tuple[str, str]] | None) -> tuple[list[str], list[str]] | None:
-    return None if rows is None else ([text for text, _ in rows], [intent for _, intent in rows])
+TestSet = tuple[list[str], list[str], list[IntentContext]]
+
+
+def public_test_set(rows: list[tuple[str, str]] | None) -> TestSet | None:
+    """Public utterances open a session: none of them refers to anything shown."""
+    if rows is None:
+        return None
+    return [text for text, _ in rows], [intent for _, intent in rows], [IntentContext()] * len(rows)
+
+
+def held_out_set(*, as_said: bool) -> TestSet:
+    texts, gold = held_out()
+    shown = ("refine", "compare", "product_question")
+    return texts, gold, [_WITH_RESULTS if as_said and g in shown else IntentContext() for g in gold]
 
 
 def intent_predictors(store: Store) -> dict[str, Predictor]:
@@ -105,9 +127,9 @@ def intent_predictors(store: Store) -> dict[str, Predictor]:
         return embedded[key]
 
     def head(classifier: IntentClassifier) -> Predictor:
-        return lambda texts: classifier.classify(embed(texts), threshold)
+        return lambda texts, contexts: classifier.classify(embed(texts), threshold, contexts)
 
-    def nearest(texts: Sequence[str]) -> list[str]:
+    def nearest(texts: Sequence[str], contexts: Sequence[IntentContext]) -> list[str]:
         similarities = embed(texts) @ train_vectors.T
         return [train_labels[i] for i in similarities.argmax(axis=1)]
 
@@ -163,8 +185,9 @@ def main() -> None:
     store = Store.ephemeral(settings=Settings())
     ensure_demo_data(store)
     predictors = intent_predictors(store)
-    sets: dict[str, tuple[list[str], list[str]] | None] = {
-        "project held-out (written, 9 intents)": held_out(),
+    sets: dict[str, TestSet | None] = {
+        "project held-out (written, 9 intents), as said": held_out_set(as_said=True),
+        "project held-out, every message opening a session": held_out_set(as_said=False),
         "CLINC150 test, mapped": public_test_set(intent_sets.clinc(args.shared, "test")),
         "Bitext held-out 20 %, mapped": public_test_set(intent_sets.bitext(args.shared, "test")),
     }
@@ -173,8 +196,8 @@ def main() -> None:
         if data is None:
             intents[set_name] = "absent: put the shared data at ../shared/data or pass --shared"
             continue
-        texts, gold = data
-        intents[set_name] = {name: scores(gold, predict(texts)) for name, predict in predictors.items()}
+        texts, gold, contexts = data
+        intents[set_name] = {name: scores(gold, predict(texts, contexts)) for name, predict in predictors.items()}
     results = {
         "machine": machine(),
         "intents": intents,

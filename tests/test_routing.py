@@ -18,6 +18,7 @@ _RESULTS = {"cards": 5, "ledger_active": True}
         # Naming the catalog's products or a model number is a search, whatever the classifier thought.
         (RoutingFacts("out_of_scope", names_products=True), "product_search"),
         (RoutingFacts("smalltalk", model_number=True), "product_search"),
+        (RoutingFacts("out_of_scope", asks_for_goods=True), "product_search"),
         # A near-paraphrase of an FAQ question is answered from the FAQ ...
         (RoutingFacts("out_of_scope", question=True, faq_score=CONFIDENT_FAQ), "faq"),
         (RoutingFacts("product_search", question=True, faq_score=0.95), "faq"),
@@ -60,6 +61,8 @@ def test_routing_table(facts: RoutingFacts, expected: str) -> None:
         ("what time do you close", True, False),
         ("laptops under $500", False, False),
         ("i need to return this", True, False),
+        ("I am looking for a saddle for my horse", False, True),
+        ("looking for my order", False, False),
     ],
 )
 def test_question_and_goods_facts(text: str, question: bool, goods: bool) -> None:
