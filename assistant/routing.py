@@ -70,6 +70,9 @@ def route(facts: RoutingFacts) -> Intent:
         and facts.faq_score >= CONFIDENT_FAQ
     ):
         return "faq"
+    if intent == "faq" and facts.model_number and facts.faq_score == 0.0:
+        # A part number no FAQ entry answers ("SWDVK-846808MQBWF") is a catalog lookup.
+        return "product_search"
     if intent == "faq" and facts.asks_for_goods and facts.faq_score < CONFIDENT_FAQ:
         return "product_search"
     if intent == "refine" and (not facts.ledger_active or facts.new_category):

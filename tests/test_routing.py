@@ -19,6 +19,8 @@ _RESULTS = {"cards": 5, "ledger_active": True}
         (RoutingFacts("out_of_scope", names_products=True), "product_search"),
         (RoutingFacts("smalltalk", model_number=True), "product_search"),
         (RoutingFacts("out_of_scope", asks_for_goods=True), "product_search"),
+        (RoutingFacts("faq", model_number=True), "product_search"),
+        (RoutingFacts("faq", model_number=True, question=True, faq_score=0.7), "faq"),
         # A near-paraphrase of an FAQ question is answered from the FAQ ...
         (RoutingFacts("out_of_scope", question=True, faq_score=CONFIDENT_FAQ), "faq"),
         (RoutingFacts("product_search", question=True, faq_score=0.95), "faq"),
