@@ -40,7 +40,7 @@ from assistant.intents import (
 )
 from assistant.intents import data_hash as training_data_hash
 from assistant.phrasing import ReplyPhraser
-from assistant.routing import RoutingFacts, asks_for_goods, is_question, route
+from assistant.routing import RoutingFacts, addressed_to_store, asks_for_goods, is_question, route
 from assistant.slots import Constraints, ParsedRequest, Vocabulary, parse_request
 from assistant.turn import Intent, LedgerChip, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
@@ -397,6 +397,7 @@ class _Dialogue:
             references=len(self.request.reference),
             question=is_question(self.text),
             asks_for_goods=asks_for_goods(self.text),
+            addressed_to_store=addressed_to_store(self.text),
             faq_score=hit.score if hit is not None else 0.0,
             cards=len(self.shown),
             ledger_active=bool(self.shown) or not self.state.ledger.is_empty(),

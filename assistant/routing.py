@@ -27,6 +27,7 @@ _ASKS_FOR_GOODS = re.compile(
     r"|\b(?:looking|shopping|searching)\s+for\s+(?:a|an|some|new)\b|\b(?:want|like)\s+to\s+buy\b",
     re.I,
 )
+_ADDRESSED_TO_STORE = re.compile(r"\b(?:you|your|you're|yours)\b", re.I)
 # A calibrated FAQ score this high is a near-paraphrase of an entry's question: answer it even when the
 # classifier took the message for small talk, out of scope, or a search naming no product.
 CONFIDENT_FAQ = 0.9
@@ -35,6 +36,11 @@ CONFIDENT_FAQ = 0.9
 def is_question(text: str) -> bool:
     """Asked as a question: a question word or auxiliary first, or a question mark last."""
     return _QUESTION.search(text) is not None
+
+
+def addressed_to_store(text: str) -> bool:
+    """Says "you"/"your": about this shop ("what time do you close"), not the world ("when does the louvre open")."""
+    return _ADDRESSED_TO_STORE.search(text) is not None
 
 
 def asks_for_goods(text: str) -> bool:
@@ -52,6 +58,7 @@ class RoutingFacts:
     references: int = 0  # positions of shown products referred to ("the second one", "both")
     question: bool = False
     asks_for_goods: bool = False  # "do you sell / carry / stock ..."
+    addressed_to_store: bool = False  # "you", "your"
     faq_score: float = 0.0  # calibrated score of the FAQ entry that answers the message (0: none does)
     cards: int = 0  # products on screen
     ledger_active: bool = False  # products on screen or constraints kept from earlier turns
@@ -69,6 +76,10 @@ def route(facts: RoutingFacts) -> Intent:
         and not facts.names_products
         and facts.faq_score >= CONFIDENT_FAQ
     ):
+        return "faq"
+    if intent == "out_of_scope" and facts.question and facts.addressed_to_store and facts.faq_score > 0.0:
+        # A question to the shop that its FAQ answers (at the store's own threshold): the public sets'
+        # out-of-scope questions ("what time does the louvre open") pull such questions away from the FAQ.
         return "faq"
     if intent == "faq" and facts.model_number and facts.faq_score == 0.0:
         # A part number no FAQ entry answers ("SWDVK-846808MQBWF") is a catalog lookup.

@@ -3,7 +3,7 @@
 import pytest
 
 from assistant import Assistant
-from assistant.routing import CONFIDENT_FAQ, RoutingFacts, asks_for_goods, is_question, route
+from assistant.routing import CONFIDENT_FAQ, RoutingFacts, addressed_to_store, asks_for_goods, is_question, route
 from retrieval import Store
 
 _RESULTS = {"cards": 5, "ledger_active": True}
@@ -28,6 +28,10 @@ _RESULTS = {"cards": 5, "ledger_active": True}
         (RoutingFacts("out_of_scope", question=False, faq_score=0.95), "out_of_scope"),
         (RoutingFacts("product_search", question=True, faq_score=0.95, names_products=True), "product_search"),
         (RoutingFacts("out_of_scope", question=True, faq_score=0.8), "out_of_scope"),
+        # A question to the shop itself that its FAQ answers at the store's threshold.
+        (RoutingFacts("out_of_scope", question=True, addressed_to_store=True, faq_score=0.8), "faq"),
+        (RoutingFacts("out_of_scope", question=True, addressed_to_store=True), "out_of_scope"),
+        (RoutingFacts("out_of_scope", question=False, addressed_to_store=True, faq_score=0.8), "out_of_scope"),
         # "Do you sell X?" asks for goods unless an FAQ entry says exactly that.
         (RoutingFacts("faq", question=True, asks_for_goods=True, faq_score=0.66), "product_search"),
         (RoutingFacts("faq", question=True, asks_for_goods=True, faq_score=0.97), "faq"),
@@ -70,6 +74,11 @@ def test_routing_table(facts: RoutingFacts, expected: str) -> None:
 def test_question_and_goods_facts(text: str, question: bool, goods: bool) -> None:
     assert is_question(text) is question
     assert asks_for_goods(text) is goods
+
+
+def test_addressed_to_the_store() -> None:
+    assert addressed_to_store("what time do you close on saturday?")
+    assert not addressed_to_store("what time does the louvre open")
 
 
 @pytest.fixture(scope="module")
