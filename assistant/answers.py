@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from assistant.slots import FEATURE_KEYWORDS, Constraints, mentions
 from assistant.turn import ComparisonRow
@@ -21,6 +22,11 @@ _STOPWORDS = frozenset(
 )
 _SEGMENTS = re.compile(r"\s{2,}|[•|;\n]|(?<=[a-z0-9)])\.\s+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9+-]*", re.I)
+# "How much is it", "how much for the first one", "what does it cost": a price. "How much storage does it
+# have" asks for an amount of something else, named right after "how much".
+_PRICE_QUESTION = re.compile(
+    r"\b(price[sd]?|costs?|pricey|expensive)\b|\bhow much\b(?:\s+(?:is|are|was|were|for|would|will)\b|'s\b|\W*$)"
+)
 
 
 PRICE_NOT_LISTED = "price not listed"
@@ -83,32 +89,42 @@ def question_terms(question: str, product: Product) -> list[str]:
     return list(dict.fromkeys([*phrases, *words]))
 
 
-def answer_question(product: Product, question: str) -> str:
+@dataclass(frozen=True)
+class ListingAnswer:
+    text: str
+    silent: bool = False  # the listing does not say: the store's FAQ may
+
+
+def answer_question(product: Product, question: str) -> ListingAnswer:
     """Yes, with the listing's own words, or an honest "the listing does not say"."""
     lowered = question.lower()
     name = product.title if len(product.title) <= 60 else product.title[:57] + "…"
-    if re.search(r"\b(how much|price|cost)\b", lowered):
+    if _PRICE_QUESTION.search(lowered):
         if product.price is None:
-            return f"The listing for {name} doesn't show a price. Ask for a person and our team can check it."
-        return f"{name} is {money(product.price, product.currency)}."
+            return ListingAnswer(
+                f"The listing for {name} doesn't show a price. Ask for a person and our team can check it.",
+                silent=True,
+            )
+        return ListingAnswer(f"{name} is {money(product.price, product.currency)}.")
     if re.search(r"\b(rating|rated|reviews?|stars?)\b", lowered):
-        return f"{name} is rated {stars(product)}."
+        return ListingAnswer(f"{name} is rated {stars(product)}.")
     if re.search(r"\b(in stock|available|availability)\b", lowered):
-        return f"{name} is {'in stock' if product.in_stock else 'out of stock'} according to the catalog."
+        return ListingAnswer(
+            f"{name} is {'in stock' if product.in_stock else 'out of stock'} according to the catalog."
+        )
     if re.search(r"\bdiscount|\bsale\b|\bdeal\b", lowered) and "discount" in product.attributes:
-        return f"The listing for {name} shows discount: {product.attributes['discount']}."
+        return ListingAnswer(f"The listing for {name} shows discount: {product.attributes['discount']}.")
     terms = question_terms(question, product)
     if not terms or re.search(r"\b(tell me more|more about|details|specs|describe)\b", lowered):
         summary = f"{name} — {money(product.price, product.currency)}, {stars(product)}."
         features = [s.strip() for s in _SEGMENTS.split(product.description) if s.strip()][:3]
-        return summary + ("\nFrom the listing: " + "; ".join(features) if features else "")
+        return ListingAnswer(summary + ("\nFrom the listing: " + "; ".join(features) if features else ""))
     found = [(term, snippet) for term in terms if (snippet := _snippet(product, term))]
     if found:
         quoted = "\n".join(f"• {snippet}" for _, snippet in found[:3])
-        return f"The listing for {name} mentions {', '.join(term for term, _ in found[:3])}:\n{quoted}"
-    return (
-        f"The listing for {name} doesn't mention {' or '.join(terms[:3])}, so I can't say for sure. "
-        "I'd rather not guess — ask for a person and someone from our team can check."
+        return ListingAnswer(f"The listing for {name} mentions {', '.join(term for term, _ in found[:3])}:\n{quoted}")
+    return ListingAnswer(
+        f"The listing for {name} doesn't mention {' or '.join(terms[:3])}, so I can't say for sure.", silent=True
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import re
 import sqlite3
@@ -25,9 +26,22 @@ from assistant.answers import answer_question, comparison_rows, comparison_text,
 from assistant.errors import AssistantError, InvalidMessageError
 from assistant.grounding import grounding_problems
 from assistant.history import ConversationStore, DialogueState
-from assistant.intents import IntentClassifier, IntentModelError, default_training_data_path, load_utterances
+from assistant.intents import (
+    IntentClassifier,
+    IntentContext,
+    IntentModelError,
+    StoreSample,
+    TrainingExample,
+    default_training_data_path,
+    load_situated,
+    load_utterances,
+    public_data_paths,
+    situated_data_path,
+    training_examples,
+)
 from assistant.intents import data_hash as training_data_hash
 from assistant.phrasing import ReplyPhraser
+from assistant.routing import RoutingFacts, addressed_to_store, asks_for_goods, is_question, route
 from assistant.slots import Constraints, ParsedRequest, SlotSpeller, parse_request
 from assistant.turn import Intent, LedgerChip, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
@@ -36,12 +50,6 @@ from retrieval.text import function_words
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
-_QUESTION = re.compile(
-    r"^\s*(how|what|when|where|why|who|which|can|could|do|does|did|is|are|will|would|should|may|i\s+(?:want|need)\s+to)\b"
-    r"|\?\s*$",
-    re.I,
-)
-_CONFIDENT_FAQ = 0.9
 _RETRIEVAL_CANDIDATES = 20
 # What retrieval finds for the message's words alone, before any filter: the evidence for brand and category.
 _EVIDENCE_HITS = 20
@@ -75,16 +83,50 @@ _classifiers: dict[tuple[Path, str], IntentClassifier] = {}
 _classifiers_lock = threading.Lock()
 
 
-def intent_model_path(store: Store) -> Path:
+def intent_model_path(store: Store, training_hash: str | None = None) -> Path:
+    """Where the store's head is saved: the shipped head's file is named by its training hash, one trained on a
+    store's own utterances (``training_hash`` None) by the model alone.
+
+    The shipped head depends on the catalog and FAQ: stores with different catalogs sharing a data folder
+    (tests, staging) each keep theirs instead of retraining in turn.
+    """
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", store.embedder.name).strip("_")
-    return store.settings.models_path / "intents" / f"{slug}.json"
+    return (
+        store.settings.models_path / "intents" / (f"{slug}-{training_hash}.json" if training_hash else f"{slug}.json")
+    )
+
+
+# Product titles the intent head's generated utterances draw on: enough for the catalog's words, few enough
+# that building the training set stays cheap on a large catalog.
+_TITLES_FOR_INTENTS = 200
+
+
+def store_sample(store: Store) -> StoreSample:
+    """The store's categories, brands and FAQ questions, and the titles of a stable sample of its products."""
+    lexicon = store.products.lexicon()
+    # A hash of the id picks the sample: it does not move when unrelated products are added or edited.
+    ids = sorted(store.products.hashes(), key=lambda product_id: hashlib.sha1(product_id.encode()).hexdigest())
+    titles = sorted(product.title for product in store.products.get(ids[:_TITLES_FOR_INTENTS]).values())
+    questions = [text for entry in store.faq.all() for text in (entry.question, *entry.alternatives)]
+    return StoreSample(lexicon.categories, lexicon.brands, tuple(titles), tuple(questions))
+
+
+def intent_training_examples(store: Store, data_file: Path | None = None) -> list[TrainingExample]:
+    """What the store's head trains on: ``data_file`` (default: the shipped written utterances), the situated
+    and public utterances shipped with shopassist, and utterances generated from the store's catalog."""
+    return training_examples(
+        load_utterances(data_file or default_training_data_path()),
+        load_situated(situated_data_path()),
+        [load_utterances(path, every_intent=False) for path in public_data_paths()],
+        store_sample(store),
+    )
 
 
 def train_intent_classifier(store: Store, data_file: Path | None = None) -> IntentClassifier:
     """Train the head on ``data_file`` (default: the shipped utterances) and save it for the store's model."""
-    utterances = load_utterances(data_file or default_training_data_path())
-    classifier = IntentClassifier.train(utterances, store.embedder, custom=data_file is not None)
-    path = intent_model_path(store)
+    examples = intent_training_examples(store, data_file)
+    classifier = IntentClassifier.train(examples, store.embedder, custom=data_file is not None)
+    path = intent_model_path(store, None if classifier.custom else classifier.training_hash)
     classifier.save(path)
     with _classifiers_lock:
         _classifiers[(path.resolve(), store.embedder.name)] = classifier
@@ -92,28 +134,29 @@ def train_intent_classifier(store: Store, data_file: Path | None = None) -> Inte
 
 
 def load_intent_classifier(store: Store) -> IntentClassifier:
-    """The saved head for the store's embedding model; trained first when missing or older than the shipped data.
+    """The saved head for the store's embedding model; trained first when missing, or older than the shipped
+    data or the store's catalog and FAQ.
 
-    A head trained by ``shopassist train intents --data FILE`` on a store's own utterances is kept as it is.
+    A head trained by ``shopassist train intents --data FILE`` on a store's own utterances is kept as it is
+    (delete it to go back to the shipped one).
     """
-    path = intent_model_path(store)
-    key = (path.resolve(), store.embedder.name)
-    with _classifiers_lock:
-        if key in _classifiers:
-            return _classifiers[key]
-    if path.exists():
+    shipped = intent_model_path(store, training_data_hash(intent_training_examples(store)))
+    for path in (intent_model_path(store), shipped):
+        key = (path.resolve(), store.embedder.name)
+        with _classifiers_lock:
+            if key in _classifiers:
+                return _classifiers[key]
+        if not path.exists():
+            continue
         try:
             classifier = IntentClassifier.load(path)
         except IntentModelError:
             logger.warning("the saved intent model is unusable; retraining it", exc_info=True)
-        else:
-            shipped = training_data_hash(load_utterances(default_training_data_path()))
-            if classifier.model_name == store.embedder.name and (
-                classifier.custom or classifier.training_hash == shipped
-            ):
-                with _classifiers_lock:
-                    _classifiers[key] = classifier
-                return classifier
+            continue
+        if classifier.model_name == store.embedder.name and (classifier.custom or path == shipped):
+            with _classifiers_lock:
+                _classifiers[key] = classifier
+            return classifier
     return train_intent_classifier(store)
 
 
@@ -376,43 +419,45 @@ class _Dialogue:
                 "products, and answer questions about shipping, returns, payment and orders.",
             )
         update = {"handoff": turn.handoff or self.state.handed_over, "ledger": _chips(self.state.ledger)}
+        self.state.last_intent = turn.intent
+        self.state.faq_topic = turn.faq_sources[0] if turn.faq_sources else None
+        self.state.clarifying = turn.clarify
         return turn.model_copy(update=update), self.state
 
     # --- understanding -------------------------------------------------------------------------------
 
     def intent(self) -> Intent:
-        (predicted,) = self.assistant.intents().classify(
-            self.store.encode_query(self.text)[None, :], self.store.settings.intent_threshold
+        """The classifier's reading of the message in this session's context, then the routing rules."""
+        context = IntentContext(
+            cards=len(self.shown),
+            last_intent=self.state.last_intent,
+            faq_answered=self.state.faq_topic is not None,
+            clarifying=self.state.clarifying,
         )
-        intent: Intent = predicted  # type: ignore[assignment]
+        (predicted,) = self.assistant.intents().classify(
+            self.store.encode_query(self.text)[None, :], self.store.settings.intent_threshold, [context]
+        )
         constraints = self.request.constraints
-        names_products = bool(constraints.category or constraints.brand)
-        ledger_active = bool(self.shown) or not self.state.ledger.is_empty()
-        if intent in ("out_of_scope", "smalltalk") and (names_products or _MODEL_NUMBER.search(self.text)):
-            intent = "product_search"
-        if (
-            intent in ("out_of_scope", "smalltalk", "product_search")
-            and not names_products
-            and _QUESTION.search(self.text)
-            and self.faq_hit is not None
-            and self.faq_hit.score >= _CONFIDENT_FAQ
-        ):
-            intent = "faq"
-        if intent == "refine":
-            new_category = constraints.category and constraints.category != self.state.ledger.category
-            if not ledger_active or new_category:
-                intent = "product_search"
-        elif intent == "product_search" and ledger_active and not constraints.category:
-            edits = constraints.filters_products() or constraints.sort or self.request.relative or self.request.cleared
-            if edits and len(_content_words(self.request.query) - {"only", "just", "instead", "then", "now"}) <= 2:
-                intent = "refine"
-        if intent == "product_question" and len(self.request.reference) >= 2:
-            intent = "compare"
-        elif intent == "compare" and len(self.request.reference) == 1:
-            intent = "product_question"
-        if intent in ("compare", "product_question") and not self.shown and names_products:
-            intent = "product_search"
-        return intent
+        edits = constraints.filters_products() or constraints.sort or self.request.relative or self.request.cleared
+        says_little = len(_content_words(self.request.query) - {"only", "just", "instead", "then", "now"}) <= 2
+        hit = self.faq_hit
+        facts = RoutingFacts(
+            predicted=predicted,  # type: ignore[arg-type]
+            names_products=bool(constraints.category or constraints.brand),
+            new_category=bool(constraints.category and constraints.category != self.state.ledger.category),
+            model_number=_MODEL_NUMBER.search(self.text) is not None,
+            product_title=self.typed_a_title(),
+            references=len(self.request.reference),
+            question=is_question(self.text),
+            asks_for_goods=asks_for_goods(self.text),
+            addressed_to_store=addressed_to_store(self.text),
+            after_faq=self.state.faq_topic is not None,
+            faq_score=hit.score if hit is not None else 0.0,
+            cards=len(self.shown),
+            ledger_active=bool(self.shown) or not self.state.ledger.is_empty(),
+            only_edits=bool(edits) and says_little and not constraints.category,
+        )
+        return route(facts)
 
     # --- turns ---------------------------------------------------------------------------------------
 
@@ -440,8 +485,16 @@ class _Dialogue:
         """The FAQ entry that answers this message, if any; routing and answering share the one lookup."""
         return self.store.faq.answer(self.text)
 
+    def followup_faq_hit(self) -> FaqHit | None:
+        """The entry answering the message, read as a follow-up to the FAQ entry the last turn quoted when it
+        does not stand on its own ("how long does it take to get there" after the shipping answer)."""
+        if self.faq_hit is not None or self.state.faq_topic is None:
+            return self.faq_hit
+        topic = self.store.faq.get([self.state.faq_topic]).get(self.state.faq_topic)
+        return None if topic is None else self.store.faq.answer(f"{topic.question} {self.text}")
+
     def faq(self) -> Turn:
-        hit = self.faq_hit
+        hit = self.followup_faq_hit()
         if hit is None:
             return self.miss(
                 "faq",
@@ -571,10 +624,21 @@ class _Dialogue:
         """Whether the message is this product's title (give or take a few words) or its model number."""
         if _MODEL_NUMBER.search(self.text) and hit.lexical_rank == 1:
             return True
+        return self.is_title(hit.product.title)
+
+    def is_title(self, title: str) -> bool:
+        """Most of the message's words are the title's, and most of the title's are the message's."""
         said = set(words(self.assistant.corrected(self.text)))
-        title = set(words(hit.product.title))
-        shared = len(said & title)
-        return len(title) >= 3 and shared >= _TITLE_MATCH * len(title) and shared >= _TITLE_MATCH * len(said)
+        named = set(words(title))
+        shared = len(said & named)
+        return len(named) >= 3 and shared >= _TITLE_MATCH * len(named) and shared >= _TITLE_MATCH * len(said)
+
+    def typed_a_title(self) -> bool:
+        """Whether the message is a product's title as the catalog writes it (its best full-text match)."""
+        best = self.store.products.lexical(self.assistant.corrected(self.text), 1)
+        return bool(best) and any(
+            self.is_title(product.title) for product in self.store.products.get([best[0][0]]).values()
+        )
 
     def find(self, query: str, ledger: Constraints) -> list[RankedProduct]:
         query = self.store.products.correct_spelling(query)  # the ranker reads what retrieval read
@@ -699,11 +763,20 @@ class _Dialogue:
             )
             return self.turn("product_question", ask, clarify=True)
         self.state.focus = product.id
+        answer = answer_question(product, self.text)
+        text, sources = answer.text, []
+        if answer.silent and self.faq_hit is not None:
+            # "Does the first one come with a warranty?": a store-wide policy the listing need not repeat.
+            text += f"\nWhat our FAQ says about “{self.faq_hit.entry.question}”: {self.faq_hit.entry.answer}"
+            sources = [self.faq_hit.entry.id]
+        elif answer.silent:
+            text += " I'd rather not guess — ask for a person and someone from our team can check."
         return self.turn(
             "product_question",
-            answer_question(product, self.text),
+            text,
             products=[_card(product, position, "the one you asked about")],
             slots={"reference": [position]},
+            faq_sources=sources,
         )
 
 

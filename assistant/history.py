@@ -35,6 +35,9 @@ class DialogueState:
     focus: str | None = field(default=None, metadata={"doc": "The product the customer last asked about."})
     handed_over: bool = False
     misses: int = field(default=0, metadata={"doc": "Consecutive turns the assistant could not answer."})
+    last_intent: str | None = field(default=None, metadata={"doc": "The intent the last turn answered."})
+    faq_topic: str | None = field(default=None, metadata={"doc": "Id of the FAQ entry the last turn quoted."})
+    clarifying: bool = field(default=False, metadata={"doc": "The last turn asked the customer a question."})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

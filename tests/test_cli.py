@@ -134,7 +134,8 @@ def test_train_intents_saves_the_head_for_the_store_model(data_dir: Path) -> Non
     # A new store on the CPU embeds with the int8 export, and the head is trained on its vectors.
     assert summary["model"] == "all-MiniLM-L6-v2 (int8)" and summary["custom"] is False
     assert sum(summary["utterances"].values()) >= 400  # type: ignore[union-attr]
-    assert (data_dir / "models" / "intents" / "all-MiniLM-L6-v2_int8.json").is_file()
+    # The shipped head is named by its training hash: it depends on the store's catalog and FAQ.
+    assert len(list((data_dir / "models" / "intents").glob("all-MiniLM-L6-v2_int8-*.json"))) == 1
 
 
 def test_ranker_train_gate_list_and_eval_commands(cli_store: Path) -> None:
