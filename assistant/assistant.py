@@ -42,10 +42,10 @@ from assistant.intents import (
 from assistant.intents import data_hash as training_data_hash
 from assistant.phrasing import ReplyPhraser
 from assistant.routing import RoutingFacts, addressed_to_store, asks_for_goods, is_question, route
-from assistant.slots import Constraints, ParsedRequest, SlotSpeller, parse_request
+from assistant.slots import Constraints, ParsedRequest, SlotSpeller, grammar_words, parse_request
 from assistant.turn import Intent, LedgerChip, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
-from retrieval import CatalogLexicon, FaqHit, Product, ProductHit, SearchFilters, Store, is_english_word, words
+from retrieval import CatalogLexicon, FaqHit, Product, ProductHit, SearchFilters, Store, words
 from retrieval.text import function_words
 
 logger = logging.getLogger(__name__)
@@ -336,9 +336,10 @@ def _validate(session_id: str, text: str) -> None:
         )
 
 
-def _everyday(name: str) -> bool:
-    """A brand spelled like everyday English words ("Ring", "My Arcade"): said in passing, it may not mean the brand."""
-    return all(is_english_word(word) for word in words(name))
+@functools.cache
+def _non_content_words() -> frozenset[str]:
+    """Grammar, request and slot-grammar words: what a message says besides the goods it wants."""
+    return function_words() | _VAGUE | grammar_words()
 
 
 def _similar(ranked: Sequence[RankedProduct], threshold: float) -> bool:
@@ -435,7 +436,9 @@ class _Dialogue:
             clarifying=self.state.clarifying,
         )
         (predicted,) = self.assistant.intents().classify(
-            self.store.encode_query(self.text)[None, :], self.store.settings.intent_threshold, [context]
+            self.store.encode_query(self.assistant.corrected(self.text))[None, :],
+            self.store.settings.intent_threshold,
+            [context],
         )
         constraints = self.request.constraints
         edits = constraints.filters_products() or constraints.sort or self.request.relative or self.request.cleared
@@ -447,6 +450,7 @@ class _Dialogue:
             new_category=bool(constraints.category and constraints.category != self.state.ledger.category),
             model_number=_MODEL_NUMBER.search(self.text) is not None,
             product_title=self.typed_a_title(),
+            catalog_words=self.says_only_catalog_words(),
             references=len(self.request.reference),
             question=is_question(self.text),
             asks_for_goods=asks_for_goods(self.text),
@@ -583,15 +587,17 @@ class _Dialogue:
     def settle(self, query: str, ledger: Constraints, previous: Constraints) -> Constraints:
         """Which named brands and category filter, decided with what retrieval finds for the words alone.
 
-        A brand spelled like an everyday word ("Ring", "My") filters only when retrieval's hits include it; a
-        category named in this message filters only when retrieval's top dense or lexical hits include it
+        A brand named with words other brands use too ("My Arcade", "Apple" among apple juices) filters only when
+        the rest of the message finds that brand anyway ("ring doorbell", not "a soundbar for my TV"); a category
+        named in this message filters only when retrieval's top dense or lexical hits include it
         (otherwise its words still rank matching products up through retrieval). A message that is a product's
         title or model number pins that product first and names no category.
         """
         products = self.store.products
         evidence = products.search(query, None, _EVIDENCE_HITS)
         self.pinned = next((hit.product.id for hit in evidence if self.names_product(hit)), None)
-        doubtful = [brand for brand in ledger.brand if brand not in previous.brand and _everyday(brand)]
+        lexicon = self.assistant.lexicon()
+        doubtful = [brand for brand in ledger.brand if brand not in previous.brand and lexicon.ambiguous_brand(brand)]
         if doubtful:
             # Would the rest of the message find this brand anyway? ("ring doorbell": yes; "for my TV": no.)
             rest = query
@@ -633,6 +639,11 @@ class _Dialogue:
         shared = len(said & named)
         return len(named) >= 3 and shared >= _TITLE_MATCH * len(named) and shared >= _TITLE_MATCH * len(said)
 
+    def says_only_catalog_words(self) -> bool:
+        """Every word saying what is wanted is one the catalog's titles use ("peanut butter", "poha or upma")."""
+        said = self.content_words(self.assistant.corrected(self.text))
+        return bool(said) and all(self.assistant.lexicon().knows(word) for word in said)
+
     def typed_a_title(self) -> bool:
         """Whether the message is a product's title as the catalog writes it (its best full-text match)."""
         best = self.store.products.lexical(self.assistant.corrected(self.text), 1)
@@ -648,8 +659,16 @@ class _Dialogue:
         hits = [hit for hit in hits if ledger.admits(hit.product)]
         context = RankingContext(ledger=ledger.as_slots(), clicked=self.clicked_products())
         ranked = _distinct(self.assistant.ranker.rank(query, hits, context))
-        # Keyword matches first (stable: the ranker's order within each group), then the requested order.
-        ranked.sort(key=lambda item: -len(ledger.keywords_met(item.hit.product)))
+        # Listings whose name says more of what the customer said first ("organic honey": organic honeys before
+        # other honeys), then keyword matches; stable, so the ranker's order holds within each group. Then the
+        # requested order.
+        wanted = self.content_words(query)
+        ranked.sort(
+            key=lambda item: (
+                -len(wanted & self.listing_words(item.hit.product)),
+                -len(ledger.keywords_met(item.hit.product)),
+            )
+        )
         if ledger.sort == "price_asc":
             ranked.sort(key=lambda item: _price_order(item.hit.product.price, 1.0))
         elif ledger.sort == "price_desc":
@@ -663,6 +682,15 @@ class _Dialogue:
             ranked.remove(lead)
             ranked.insert(0, lead)
         return ranked[: self.store.settings.cards_per_reply]
+
+    def content_words(self, text: str) -> set[str]:
+        """The words of ``text`` that say what is wanted: no grammar, no request words, in catalog form."""
+        lexicon = self.assistant.lexicon()
+        return {lexicon.canonical(word) for word in words(text) if word.isalpha() and word not in _non_content_words()}
+
+    def listing_words(self, product: Product) -> set[str]:
+        lexicon = self.assistant.lexicon()
+        return {lexicon.canonical(word) for word in words(f"{product.title} {product.brand} {product.category}")}
 
     def clicked_products(self) -> list[Product]:
         events = self.assistant.events

@@ -23,7 +23,7 @@ _QUESTION = re.compile(
 # when a policy entry sounds alike ("Do you buy used electronics?") or the store has no such thing (the search
 # says so). "Do you sell to businesses?" is about the store, not an item.
 _ASKS_FOR_GOODS = re.compile(
-    r"\b(?:do|does)\s+(?:you|your\s+(?:store|shop))\s+(?:sell|carry|stock)\b(?!\s+(?:to|online)\b)"
+    r"\b(?:do|does)\s+(?:you|your\s+(?:store|shop))\s+(?:sell|carry|stock|have)\b(?!\s+(?:to|online)\b)"
     r"|\b(?:looking|shopping|searching)\s+for\s+(?:a|an|some|new)\b|\b(?:want|like)\s+to\s+buy\b",
     re.I,
 )
@@ -56,6 +56,7 @@ class RoutingFacts:
     new_category: bool = False  # ... and the category differs from the ledger's
     model_number: bool = False  # a token like "SWDVK-846808MQBWF"
     product_title: bool = False  # the message is (most of) a product's title
+    catalog_words: bool = False  # every word naming what is wanted is one the catalog's titles use
     references: int = 0  # positions of shown products referred to ("the second one", "both")
     question: bool = False
     asks_for_goods: bool = False  # "do you sell / carry / stock ..."
@@ -76,6 +77,9 @@ def route(facts: RoutingFacts) -> Intent:
     ):
         return "product_search"
     if intent in ("out_of_scope", "smalltalk") and names_goods:
+        return "product_search"
+    if intent == "out_of_scope" and facts.catalog_words and not facts.question:
+        # "peanut butter", "anti dandruff shampoo": goods the catalog's own words name, not a question.
         return "product_search"
     if (
         intent in ("out_of_scope", "smalltalk", "product_search")

@@ -57,6 +57,9 @@ class Script:
     path: Path
     name: str
     turns: tuple[ScriptTurn, ...]
+    # Why the assistant does not behave as expected yet: the test suite expects the script to fail (and fails
+    # when it starts passing, so the note is removed), and a report shows it apart from regressions.
+    known_failure: str | None = None
 
 
 @dataclass
@@ -139,7 +142,7 @@ def load_script(path: Path) -> Script:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise ScriptError(f"{path}: cannot read conversation script: {error}") from error
-    if not isinstance(document, dict) or set(document) - {"name", "turns", "description"}:
+    if not isinstance(document, dict) or set(document) - {"name", "turns", "description", "known_failure"}:
         raise ScriptError(f"{path}: expected a mapping with 'name' and 'turns'")
     raw_turns = document.get("turns")
     if not isinstance(raw_turns, list) or not raw_turns:
@@ -149,7 +152,10 @@ def load_script(path: Path) -> Script:
         if not isinstance(raw, dict) or not isinstance(raw.get("user"), str) or set(raw) - {"user", "expect"}:
             raise ScriptError(f"{path}: turn {index} must have 'user' (text) and optional 'expect'")
         turns.append(ScriptTurn(raw["user"], _validate_expect(path, index, raw.get("expect") or {})))
-    return Script(path, str(document.get("name") or path.stem), tuple(turns))
+    known_failure = document.get("known_failure")
+    if known_failure is not None and not (isinstance(known_failure, str) and known_failure.strip()):
+        raise ScriptError(f"{path}: 'known_failure' must say why, as text")
+    return Script(path, str(document.get("name") or path.stem), tuple(turns), known_failure)
 
 
 def find_scripts(paths: Iterable[Path]) -> list[Path]:

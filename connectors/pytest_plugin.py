@@ -130,17 +130,27 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 class ConversationFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        name = load_script(self.path).name
+        script = load_script(self.path)
+        name = script.name
         channels = [c.strip() for c in str(self.config.getoption("conversation_channels")).split(",") if c.strip()]
         store_yaml = store_config_for(self.path)
         for channel in channels:
             if channel not in CHANNELS:
                 raise pytest.UsageError(f"unknown conversation channel {channel!r}; expected {', '.join(CHANNELS)}")
-            yield ConversationItem.from_parent(self, name=f"{name} [{channel}]", channel=channel, store_yaml=store_yaml)
+            item = ConversationItem.from_parent(
+                self, name=f"{name} [{channel}]", channel=channel, store_yaml=store_yaml
+            )
+            if script.known_failure:
+                item.add_marker(pytest.mark.xfail(reason=script.known_failure, raises=ConversationFailed, strict=True))
+            yield item
 
 
 class ConversationFailed(Exception):
-    pass
+    """A turn did not meet its expectations."""
+
+
+class StoreUnavailable(Exception):
+    """The script's store could not be built (e.g. its catalog file is missing): never an expected failure."""
 
 
 class ConversationItem(pytest.Item):
@@ -154,14 +164,14 @@ class ConversationItem(pytest.Item):
         try:
             store = _store(self.store_yaml, data_root)
         except StoreConfigError as error:
-            raise ConversationFailed(f"[{self.channel}] {error}") from error
+            raise StoreUnavailable(f"[{self.channel}] {error}") from error
         reply = _reply(self.channel, self.store_yaml, data_root)
         result = run_script(load_script(self.path), reply, store.products.get)
         if not result.passed:
             raise ConversationFailed(f"[{self.channel}]\n" + "\n".join(result.failure_messages()))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:
-        if isinstance(excinfo.value, ConversationFailed):
+        if isinstance(excinfo.value, ConversationFailed | StoreUnavailable):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
 

@@ -57,12 +57,14 @@ class CatalogLexicon:
         vocabulary: Iterable[str],
         spec_prefixes: Iterable[str] = (),
         currency: str = "USD",
+        brands_per_word: dict[str, int] | None = None,
     ) -> None:
         self.categories = tuple(categories)
         self.brands = tuple(brands)
         self.brand_lines = dict(brand_lines)
         self._vocabulary = frozenset(vocabulary)
         self.currency = currency  # the one most of the catalog's priced products use
+        self._brands_per_word = dict(brands_per_word or {})  # how many brands' titles use each word
         # Words that titles write before a number ("RTX 4070", "Gen 2", "Wi-Fi 7"): "<word> <number>" is a spec.
         self.spec_prefixes = frozenset(spec_prefixes)
         self._category_words = {category: self.name_words(category) for category in self.categories}
@@ -113,7 +115,8 @@ class CatalogLexicon:
         spec_prefixes = {
             word for word, count in before_number.items() if count >= _MIN_SPEC_PRODUCTS and word not in grammar
         }
-        return cls(categories, brands, lines, vocabulary, spec_prefixes, currency)
+        brands_per_word = {word: len(users) for word, users in brands_using.items()}
+        return cls(categories, brands, lines, vocabulary, spec_prefixes, currency, brands_per_word)
 
     # -- words -------------------------------------------------------------------------------------
     def canonical(self, word: str) -> str:
@@ -163,6 +166,13 @@ class CatalogLexicon:
                     found.append(BrandMention(brand, spans[first][1], spans[first + size - 1][2], via_line))
                     taken.update(window)
         return sorted(found, key=lambda mention: mention.start)
+
+    def ambiguous_brand(self, brand: str) -> bool:
+        """A brand named with a grammar word ("My Arcade") or with words other brands' titles use too ("Apple"
+        in a grocery's apple juices): said in passing, it may not mean the brand."""
+        name = self._name_tokens(brand)
+        grammar = function_words()
+        return any(word in grammar or self._brands_per_word.get(word, 0) > 1 for word in name)
 
     def knows(self, word: str) -> bool:
         """Whether a title, category or brand of the catalog uses ``word`` (lower case)."""

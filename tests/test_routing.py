@@ -21,6 +21,8 @@ _RESULTS = {"cards": 5, "ledger_active": True}
         (RoutingFacts("out_of_scope", asks_for_goods=True), "product_search"),
         # A product's title typed as it is: a catalog lookup, whatever the classifier thought.
         (RoutingFacts("out_of_scope", product_title=True), "product_search"),
+        (RoutingFacts("out_of_scope", catalog_words=True), "product_search"),
+        (RoutingFacts("out_of_scope", catalog_words=True, question=True), "out_of_scope"),
         (RoutingFacts("faq", product_title=True, faq_score=0.6), "product_search"),
         # Nothing on screen: "3/4 in. pvc pipe" read as a comparison is a search; a question stays.
         (RoutingFacts("compare"), "product_search"),
