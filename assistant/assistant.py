@@ -41,7 +41,14 @@ from assistant.intents import (
 )
 from assistant.intents import data_hash as training_data_hash
 from assistant.phrasing import ReplyPhraser
-from assistant.routing import RoutingFacts, addressed_to_store, asks_for_goods, is_question, route
+from assistant.routing import (
+    RoutingFacts,
+    addressed_to_store,
+    asks_about_own_order,
+    asks_for_goods,
+    is_question,
+    route,
+)
 from assistant.slots import Constraints, ParsedRequest, SlotSpeller, grammar_words, parse_request
 from assistant.turn import Intent, LedgerChip, ProductCard, Turn
 from recommender import BaselineRanker, EventStore, RankedProduct, Ranker, RankingContext, ShownProduct
@@ -55,6 +62,7 @@ _RETRIEVAL_CANDIDATES = 20
 _EVIDENCE_HITS = 20
 _POST_FILTER_POOL = 5
 _NOT_RANKED = 10**6
+_LEADING = 5  # retrieval's first hits: what the message most plainly asks for
 # A message sharing this share of its words with a title, and of the title's words, names that product.
 _TITLE_MATCH = 0.8
 _MAX_COMPARED = 4
@@ -456,6 +464,7 @@ class _Dialogue:
             asks_for_goods=asks_for_goods(self.text),
             addressed_to_store=addressed_to_store(self.text),
             after_faq=self.state.faq_topic is not None,
+            own_order=asks_about_own_order(self.text),
             faq_score=hit.score if hit is not None else 0.0,
             cards=len(self.shown),
             ledger_active=bool(self.shown) or not self.state.ledger.is_empty(),
@@ -604,6 +613,8 @@ class _Dialogue:
             for brand in doubtful:
                 rest = re.sub(rf"(?i)\b{re.escape(brand)}\b", " ", rest)
             seen = {hit.product.brand for hit in products.search(rest, None, _EVIDENCE_HITS)} if rest.strip() else None
+            if seen is not None:
+                seen |= {hit.product.brand for hit in evidence[:_LEADING]}  # "apple tv 4k" finds the Apple TV first
             kept = [brand for brand in ledger.brand if brand not in doubtful or seen is None or brand in seen]
             ledger = dataclasses.replace(ledger, brand=kept)
         named = self.request.named_categories
@@ -613,7 +624,9 @@ class _Dialogue:
             return ledger
         if ledger.brand:
             evidence = products.search(query, SearchFilters(brands=tuple(ledger.brand)), _EVIDENCE_HITS)
-        leading = [hit for hit in evidence if min(hit.dense_rank or _NOT_RANKED, hit.lexical_rank or _NOT_RANKED) <= 5]
+        leading = [
+            hit for hit in evidence if min(hit.dense_rank or _NOT_RANKED, hit.lexical_rank or _NOT_RANKED) <= _LEADING
+        ]
         shown = {hit.product.category for hit in leading}
         support: dict[str, float] = defaultdict(float)
         for rank, hit in enumerate(evidence, start=1):

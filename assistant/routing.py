@@ -27,6 +27,12 @@ _ASKS_FOR_GOODS = re.compile(
     r"|\b(?:looking|shopping|searching)\s+for\s+(?:a|an|some|new)\b|\b(?:want|like)\s+to\s+buy\b",
     re.I,
 )
+# "Where is my order?", "my parcel still hasn't arrived": the state of the customer's own order.
+_ORDER_STATUS = re.compile(
+    r"\bmy\s+(?:order|package|parcel|delivery|shipment)\b.*?\b(?:where|status|track|still|yet|late|arrived?|"
+    r"here|come|came|received?)\b|\b(?:where|status of|track)\b.*?\bmy\s+(?:order|package|parcel|delivery|shipment)\b",
+    re.I,
+)
 _ADDRESSED_TO_STORE = re.compile(r"\b(?:you|your|you're|yours)\b", re.I)
 # A calibrated FAQ score this high is a near-paraphrase of an entry's question: answer it even when the
 # classifier took the message for small talk, out of scope, or a search naming no product.
@@ -41,6 +47,10 @@ def is_question(text: str) -> bool:
 def addressed_to_store(text: str) -> bool:
     """Says "you"/"your": about this shop ("what time do you close"), not the world ("when does the louvre open")."""
     return _ADDRESSED_TO_STORE.search(text) is not None
+
+
+def asks_about_own_order(text: str) -> bool:
+    return _ORDER_STATUS.search(text) is not None
 
 
 def asks_for_goods(text: str) -> bool:
@@ -62,6 +72,7 @@ class RoutingFacts:
     asks_for_goods: bool = False  # "do you sell / carry / stock ..."
     addressed_to_store: bool = False  # "you", "your"
     after_faq: bool = False  # the previous turn answered from the FAQ
+    own_order: bool = False  # asks where the customer's own order is ("where is my order?")
     faq_score: float = 0.0  # calibrated score of the FAQ entry that answers the message (0: none does)
     cards: int = 0  # products on screen
     ledger_active: bool = False  # products on screen or constraints kept from earlier turns
@@ -100,6 +111,9 @@ def route(facts: RoutingFacts) -> Intent:
         return "faq"
     if intent == "faq" and facts.asks_for_goods and facts.faq_score < CONFIDENT_FAQ:
         return "product_search"
+    if intent == "faq" and facts.own_order:
+        # Where an order is needs the order, not a policy: the order-status turn says so and quotes the FAQ.
+        return "order_status"
     if intent == "refine" and (not facts.ledger_active or facts.new_category):
         return "product_search"
     if intent == "product_search" and facts.ledger_active and facts.only_edits:

@@ -223,3 +223,11 @@ def test_scripts_of_a_store_whose_data_is_missing_fail_naming_the_missing_file(t
     assert run.returncode == 1, run.stdout + run.stderr  # failed, not skipped or errored
     assert "1 failed" in run.stdout and "skipped" not in run.stdout
     assert f"{tmp_path / 'shared' / 'bakery.csv'} is missing" in run.stdout
+
+
+def test_a_known_failure_must_say_why(tmp_path: Path) -> None:
+    known = _write(tmp_path, "known.yaml", 'name: k\nknown_failure: "not built yet"\nturns:\n  - user: hi\n')
+    assert load_script(known).known_failure == "not built yet"
+    silent = _write(tmp_path, "silent.yaml", "name: k\nknown_failure: ''\nturns:\n  - user: hi\n")
+    with pytest.raises(ScriptError, match="known_failure"):
+        load_script(silent)
