@@ -90,8 +90,7 @@ def brands_from_titles(titles: Sequence[str]) -> list[str]:
     openings = [_opening_name(title) for title in titles]
     opened = Counter(opening.casefold() for opening in openings if opening)
     spelled = canonical_spellings(openings)
-    # The word a title ends with names the kind of product ("… Ceiling Fan"), not its maker.
-    ends = Counter(tokens[-1] for title in titles if (tokens := words(title)))
+    used = Counter(word for title in titles for word in set(words(title)))
 
     def could_be_brand(key: str) -> bool:
         name_words = words(key)
@@ -100,9 +99,9 @@ def brands_from_titles(titles: Sequence[str]) -> list[str]:
         # "Bowers & Wilkins": two names joined by "&" are a firm's, even when each is an everyday word.
         if "&" in key or not all(is_english_word(word) for word in name_words):
             return True
-        # An everyday word opening two titles is a brand ("Ring …", "Apple …") unless titles mostly use it
-        # as the kind of product they end with ("Fan Light Kit" among many "… Ceiling Fan").
-        return opened[key] >= 2 and ends[name_words[-1]] * 2 <= opened[key]
+        # An everyday word is a brand where titles use it mostly to open with ("Ring …"), not a product
+        # word that happens to open a few titles ("Fan Light Kit" among many "… Ceiling Fan").
+        return opened[key] >= 2 and opened[key] * 2 >= used[name_words[0]]
 
     makers = {key for key in opened if opened[key] >= 2 and could_be_brand(key)}
     mentions: dict[str, Counter[str]] = defaultdict(Counter)  # opening → makers its titles mention

@@ -29,7 +29,8 @@ def test_faq_question_is_answered_with_its_source(loaded_store: Store) -> None:
 
 def test_unanswerable_question_is_declined_not_invented(loaded_store: Store) -> None:
     turn = Assistant(loaded_store).reply("s1", "do you sponsor the local football team?")
-    assert turn.intent == "faq"
+    # Declined by the FAQ or handed to a person (the intent head may read it either way): never answered.
+    assert turn.intent in ("faq", "handoff")
     assert turn.faq_sources == [] and turn.products == []
     assert "person" in turn.text
 
