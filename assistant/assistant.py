@@ -46,6 +46,7 @@ from assistant.routing import (
     addressed_to_store,
     asks_about_own_order,
     asks_for_goods,
+    asks_for_person,
     is_question,
     route,
 )
@@ -465,6 +466,7 @@ class _Dialogue:
             addressed_to_store=addressed_to_store(self.text),
             after_faq=self.state.faq_topic is not None,
             own_order=asks_about_own_order(self.text),
+            wants_person=asks_for_person(self.text),
             faq_score=hit.score if hit is not None else 0.0,
             cards=len(self.shown),
             ledger_active=bool(self.shown) or not self.state.ledger.is_empty(),

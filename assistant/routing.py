@@ -27,6 +27,13 @@ _ASKS_FOR_GOODS = re.compile(
     r"|\b(?:looking|shopping|searching)\s+for\s+(?:a|an|some|new)\b|\b(?:want|like)\s+to\s+buy\b",
     re.I,
 )
+# "I want to talk to a person", "can I speak with a human", "get me a live agent": always a handoff.
+_ASKS_FOR_PERSON = re.compile(
+    r"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|the\s+|your\s+)?(?:real\s+|live\s+)?"
+    r"(?:person|human|agent|someone|somebody|representative|rep|staff|manager)\b"
+    r"|\b(?:real|live)\s+(?:person|human|agent)\b|\bhuman\s+agent\b",
+    re.I,
+)
 # "Where is my order?", "my parcel still hasn't arrived": the state of the customer's own order.
 _ORDER_STATUS = re.compile(
     r"\bmy\s+(?:order|package|parcel|delivery|shipment)\b.*?\b(?:where|status|track|still|yet|late|arrived?|"
@@ -47,6 +54,10 @@ def is_question(text: str) -> bool:
 def addressed_to_store(text: str) -> bool:
     """Says "you"/"your": about this shop ("what time do you close"), not the world ("when does the louvre open")."""
     return _ADDRESSED_TO_STORE.search(text) is not None
+
+
+def asks_for_person(text: str) -> bool:
+    return _ASKS_FOR_PERSON.search(text) is not None
 
 
 def asks_about_own_order(text: str) -> bool:
@@ -73,6 +84,7 @@ class RoutingFacts:
     addressed_to_store: bool = False  # "you", "your"
     after_faq: bool = False  # the previous turn answered from the FAQ
     own_order: bool = False  # asks where the customer's own order is ("where is my order?")
+    wants_person: bool = False  # asks for a person in so many words ("I want to talk to a person")
     faq_score: float = 0.0  # calibrated score of the FAQ entry that answers the message (0: none does)
     cards: int = 0  # products on screen
     ledger_active: bool = False  # products on screen or constraints kept from earlier turns
@@ -81,6 +93,8 @@ class RoutingFacts:
 
 
 def route(facts: RoutingFacts) -> Intent:
+    if facts.wants_person:
+        return "handoff"
     intent = facts.predicted
     names_goods = facts.names_products or facts.model_number or facts.product_title or facts.asks_for_goods
     if intent in ("out_of_scope", "smalltalk", "faq") and (

@@ -22,6 +22,8 @@ _RESULTS = {"cards": 5, "ledger_active": True}
         # A product's title typed as it is: a catalog lookup, whatever the classifier thought.
         (RoutingFacts("out_of_scope", product_title=True), "product_search"),
         (RoutingFacts("out_of_scope", catalog_words=True), "product_search"),
+        # Asking for a person in so many words hands over, whatever else the message resembles.
+        (RoutingFacts("faq", wants_person=True, question=True, faq_score=0.95, **_RESULTS), "handoff"),
         # Where the customer's own order is: the order-status turn, which also quotes the FAQ.
         (RoutingFacts("faq", own_order=True, question=True, faq_score=0.9), "order_status"),
         (RoutingFacts("out_of_scope", catalog_words=True, question=True), "out_of_scope"),
