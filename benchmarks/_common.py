@@ -51,3 +51,9 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def emit_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+
+
+def write_results(path: Path, payload: dict[str, Any]) -> None:
+    """Save a benchmark's figures under ``benchmarks/results/`` (what the docs quote)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

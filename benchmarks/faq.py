@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table  # noqa: E402
+from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table, write_results  # noqa: E402
 from retrieval import Settings, Store, demo_faq_path, load_faq  # noqa: E402
 from retrieval.faq import fit_logistic, words  # noqa: E402
 
@@ -258,8 +257,7 @@ def main() -> None:
         results[name] = evaluate(store, faq_set)
         store.close()
     if args.split == "test":
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_results(RESULTS, results)
     if args.json:
         emit_json(results)
         return

@@ -22,7 +22,6 @@ Figures go to ``benchmarks/results/title_retrieval.json`` as well.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import sys
@@ -35,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant import Assistant, AssistantError  # noqa: E402
-from benchmarks._common import REPO_ROOT, emit_json, machine, markdown_table  # noqa: E402
+from benchmarks._common import REPO_ROOT, emit_json, machine, markdown_table, write_results  # noqa: E402
 from connectors.conversations import ConversationStoreConfig, StoreConfigError  # noqa: E402
 from retrieval import Embedder, Product, Settings, Store, embedder_from_settings, ensure_demo_data  # noqa: E402
 
@@ -166,8 +165,7 @@ def main() -> None:
         stores[name] = {"products": store.products.count(), "build_seconds": built, "methods": methods}
         store.close()
     results = {"machine": machine(), "top": TOP, "sample": args.sample, "seed": args.seed, "stores": stores}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, results)
     if args.json:
         emit_json(results)
         return
