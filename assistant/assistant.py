@@ -392,11 +392,12 @@ class _Dialogue:
         self.shown = [found[product_id] for product_id in state.shown if product_id in found]
         self.refine_only = refine_only
         self.pinned: str | None = None  # the product the message names by title or model number
+        self.corrected = assistant.corrected(text)  # what every reading of the message reads, corrected once
         self.request = (
             ParsedRequest(Constraints())
             if refine_only
             else parse_request(
-                assistant.corrected(text),
+                self.corrected,
                 assistant.lexicon(),
                 [product.brand for product in self.shown],
                 currency=assistant.currency,
@@ -445,7 +446,7 @@ class _Dialogue:
             clarifying=self.state.clarifying,
         )
         (predicted,) = self.assistant.intents().classify(
-            self.store.encode_query(self.assistant.corrected(self.text))[None, :],
+            self.store.encode_query(self.corrected)[None, :],
             self.store.settings.intent_threshold,
             [context],
         )
@@ -649,19 +650,19 @@ class _Dialogue:
 
     def is_title(self, title: str) -> bool:
         """Most of the message's words are the title's, and most of the title's are the message's."""
-        said = set(words(self.assistant.corrected(self.text)))
+        said = set(words(self.corrected))
         named = set(words(title))
         shared = len(said & named)
         return len(named) >= 3 and shared >= _TITLE_MATCH * len(named) and shared >= _TITLE_MATCH * len(said)
 
     def says_only_catalog_words(self) -> bool:
         """Every word saying what is wanted is one the catalog's titles use ("peanut butter", "poha or upma")."""
-        said = self.content_words(self.assistant.corrected(self.text))
+        said = self.content_words(self.corrected)
         return bool(said) and all(self.assistant.lexicon().knows(word) for word in said)
 
     def typed_a_title(self) -> bool:
         """Whether the message is a product's title as the catalog writes it (its best full-text match)."""
-        best = self.store.products.lexical(self.assistant.corrected(self.text), 1)
+        best = self.store.products.lexical(self.corrected, 1)
         return bool(best) and any(
             self.is_title(product.title) for product in self.store.products.get([best[0][0]]).values()
         )
