@@ -1,17 +1,13 @@
 """The conversation layer: understands a customer message and answers from catalog and FAQ."""
 
-from assistant.assistant import (
-    MAX_MESSAGE_CHARS,
-    Assistant,
-    GroundingError,
-    load_intent_classifier,
-    train_intent_classifier,
-)
-from assistant.errors import AssistantError, InvalidMessageError
+from assistant.assistant import MAX_MESSAGE_CHARS, Assistant
+from assistant.errors import AssistantError, GroundingError, IntentModelError, InvalidMessageError, ScriptError
 from assistant.history import ConversationStore, DialogueState, SQLiteChatMessageHistory
-from assistant.intents import IntentClassifier, IntentModelError, IntentPrediction, IntentTrainingArguments
+from assistant.intent_heads import load_intent_classifier, train_intent_classifier
+from assistant.intents import IntentClassifier, IntentPrediction, IntentTrainingArguments
+from assistant.ledger import Constraints
 from assistant.phrasing import ReplyPhraser, phraser_from_settings
-from assistant.slots import Constraints, ParsedRequest, SlotSpeller, parse_request
+from assistant.slots import ParsedRequest, SlotSpeller, parse_request
 from assistant.turn import INTENTS, ComparisonRow, Intent, LedgerChip, ProductCard, Turn
 
 __all__ = [
@@ -34,6 +30,7 @@ __all__ = [
     "ParsedRequest",
     "ProductCard",
     "ReplyPhraser",
+    "ScriptError",
     "SQLiteChatMessageHistory",
     "SlotSpeller",
     "Turn",

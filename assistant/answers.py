@@ -6,7 +6,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.slots import FEATURE_KEYWORDS, Constraints, mentions
+from assistant.ledger import Constraints, mentions
+from assistant.slots import FEATURE_KEYWORDS
 from assistant.turn import ComparisonRow
 from retrieval import Product
 from retrieval.money import format_money

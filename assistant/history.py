@@ -14,7 +14,7 @@ from pathlib import Path
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, HumanMessage, message_to_dict, messages_from_dict
 
-from assistant.slots import Constraints
+from assistant.ledger import Constraints
 from retrieval.storage import SQLiteDatabase
 
 _SCHEMA = """

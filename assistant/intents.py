@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from assistant.errors import AssistantError
+from assistant.errors import IntentModelError
 from assistant.turn import INTENTS
 from retrieval.embeddings import Embedder
 from retrieval.storage import write_atomically
@@ -71,10 +71,6 @@ _COMPARE_TEMPLATES = (
 _ORDINALS = ("first", "second", "third", "fourth", "last", "1st", "2nd")
 _TITLE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+-]{2,}")
 _GENERATED_PER_TEMPLATE = 8
-
-
-class IntentModelError(AssistantError):
-    """Training data or a saved intent model is unusable; the message names the file."""
 
 
 def _data_path(name: str) -> Path:

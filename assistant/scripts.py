@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, ScriptError
 from assistant.turn import INTENTS, Turn
 from retrieval import Product
 
@@ -40,10 +40,6 @@ _SUB_KEYS = {
 _ORDERING: dict[str, Callable[[Any, Any], Any]] = {"lt": op.lt, "lte": op.le, "gt": op.gt, "gte": op.ge}
 Reply = Callable[[str, str], Turn]
 ProductLookup = Callable[[Sequence[str]], Mapping[str, Product]]
-
-
-class ScriptError(AssistantError):
-    """A conversation script that cannot be run as written (bad YAML, unknown key, unknown intent)."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant import INTENTS, Assistant, IntentClassifier, parse_request  # noqa: E402
-from assistant.assistant import intent_training_examples  # noqa: E402
+from assistant.intent_heads import intent_training_examples  # noqa: E402
 from assistant.intents import (  # noqa: E402
     IntentContext,
     default_training_data_path,

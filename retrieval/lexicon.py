@@ -58,6 +58,8 @@ class CatalogLexicon:
         spec_prefixes: Iterable[str] = (),
         currency: str = "USD",
         brands_per_word: dict[str, int] | None = None,
+        listings_per_word: dict[str, int] | None = None,
+        listing_count: int = 0,
     ) -> None:
         self.categories = tuple(categories)
         self.brands = tuple(brands)
@@ -65,6 +67,9 @@ class CatalogLexicon:
         self._vocabulary = frozenset(vocabulary)
         self.currency = currency  # the one most of the catalog's priced products use
         self._brands_per_word = dict(brands_per_word or {})  # how many brands' titles use each word
+        # How many listings (title, category, brand) use each word, in catalog form: how telling a word is.
+        self._listings_per_word = dict(listings_per_word or {})
+        self._listing_count = listing_count
         # Words that titles write before a number ("RTX 4070", "Gen 2", "Wi-Fi 7"): "<word> <number>" is a spec.
         self.spec_prefixes = frozenset(spec_prefixes)
         self._category_words = {category: self.name_words(category) for category in self.categories}
@@ -86,14 +91,19 @@ class CatalogLexicon:
         vocabulary: set[str] = set()
         brands_using: dict[str, Counter[str]] = defaultdict(Counter)
         before_number: Counter[str] = Counter()
+        listings_per_word: Counter[str] = Counter()
+        listed = 0
         for title, category, brand in listings:
+            listed += 1
             before_number.update({word for word, digit in _SPEC_PREFIX.findall(join_hyphenated(title)) if digit})
             if category:
                 category_counts[category] += 1
             if brand:
                 brand_counts[brand] += 1
             title_words = {word for word, _, _ in _spans(title)}
-            vocabulary |= title_words | {word for word, _, _ in _spans(f"{category} {brand}")}
+            listing_words = title_words | {word for word, _, _ in _spans(f"{category} {brand}")}
+            vocabulary |= listing_words
+            listings_per_word.update({singular(word) for word in listing_words})
             if brand:
                 for word in title_words:
                     brands_using[word][brand] += 1
@@ -116,7 +126,17 @@ class CatalogLexicon:
             word for word, count in before_number.items() if count >= _MIN_SPEC_PRODUCTS and word not in grammar
         }
         brands_per_word = {word: len(users) for word, users in brands_using.items()}
-        return cls(categories, brands, lines, vocabulary, spec_prefixes, currency, brands_per_word)
+        return cls(
+            categories,
+            brands,
+            lines,
+            vocabulary,
+            spec_prefixes,
+            currency,
+            brands_per_word,
+            dict(listings_per_word),
+            listed,
+        )
 
     # -- words -------------------------------------------------------------------------------------
     def canonical(self, word: str) -> str:
@@ -125,6 +145,12 @@ class CatalogLexicon:
         if folded == word and len(word) == 3 and word.endswith("s") and word[:-1] in self._vocabulary:
             return word[:-1]
         return folded
+
+    def rarity(self, word: str) -> float:
+        """How telling ``word`` is in this catalog: high for a word few listings use ("ketchup"), low for one
+        many use ("pack"), 0 for one no listing uses."""
+        count = self._listings_per_word.get(self.canonical(word), 0)
+        return math.log(1 + self._listing_count / count) if count else 0.0
 
     def name_words(self, name: str) -> frozenset[str]:
         return frozenset(self.canonical(word) for word in self._name_tokens(name))

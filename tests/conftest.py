@@ -27,6 +27,8 @@ FIXTURE_MAPPING = {
     "description": "Blurb",
     "in_stock": "Stock",
 }
+# Column names of tests/fixtures/grocery_inr.csv (a grocery priced in rupees, without a currency column).
+INR_MAPPING = {"id": "sku", "title": "name", "category": "dept", "brand": "maker", "price": "mrp", "rating": "stars"}
 
 
 class CountingEmbedder:
@@ -112,3 +114,13 @@ def web_server(service: ShopService) -> Iterator[BackgroundServer]:
     """A real uvicorn server on a free loopback port."""
     with BackgroundServer(create_app(service, AGENT_TOKEN, allowed_origins=["https://shop.example"])) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def rupee_store(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
+    """A small grocery priced in rupees, with the demo FAQ fixture."""
+    store = Store.ephemeral(embedder=minilm)
+    ingest_products(store, FIXTURES / "grocery_inr.csv", INR_MAPPING, constants={"currency": "INR"})
+    ingest_faq(store, FIXTURES / "faq.yaml")
+    yield store
+    store.close()

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from assistant import Assistant, Constraints, Turn, parse_request
 from assistant.grounding import grounding_problems
 from connectors.slack.blocks import turn_message
-from retrieval import CatalogLexicon, SentenceTransformerEmbedder, Store, ingest_faq, ingest_products
+from retrieval import CatalogLexicon, Store
 
-FIXTURES = Path(__file__).parent / "fixtures"
-INR_MAPPING = {"id": "sku", "title": "name", "category": "dept", "brand": "maker", "price": "mrp", "rating": "stars"}
 HUGE = "9" * 309
-
-
-@pytest.fixture(scope="module")
-def rupee_store(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
-    store = Store.ephemeral(embedder=minilm)
-    ingest_products(store, FIXTURES / "grocery_inr.csv", INR_MAPPING, constants={"currency": "INR"})
-    ingest_faq(store, FIXTURES / "faq.yaml")
-    yield store
-    store.close()
 
 
 def _chips(turn: Turn) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from assistant import IntentClassifier, IntentModelError, train_intent_classifier
-from assistant.assistant import intent_model_path, intent_training_examples, load_intent_classifier
+from assistant.intent_heads import intent_model_path, intent_training_examples, load_intent_classifier
 from assistant.intents import (
     CONTEXT_FEATURES,
     IntentContext,

@@ -21,6 +21,8 @@ _RESULTS = {"cards": 5, "ledger_active": True}
         (RoutingFacts("out_of_scope", asks_for_goods=True), "product_search"),
         # A product's title typed as it is: a catalog lookup, whatever the classifier thought.
         (RoutingFacts("out_of_scope", product_title=True), "product_search"),
+        (RoutingFacts("handoff", product_title=True), "product_search"),
+        (RoutingFacts("handoff", product_title=True, wants_person=True), "handoff"),
         (RoutingFacts("out_of_scope", catalog_words=True), "product_search"),
         # Asking for a person in so many words hands over, whatever else the message resembles.
         (RoutingFacts("faq", wants_person=True, question=True, faq_score=0.95, **_RESULTS), "handoff"),
