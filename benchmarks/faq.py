@@ -20,13 +20,14 @@ Reported per FAQ and method: paraphrases answered outright with the right entry 
 with a wrong one; paraphrases offered a choice of two entries ("did you mean A or B?", only the method that
 clarifies does) and how many of those offers hold the right entry — an offer is never counted as answered
 right; unanswerable questions answered outright (false accept) and, apart, offered a choice of two; top-1
-accuracy of the ranking. Methods: the shipped matcher (dense ranking; dense + lexical + lead decision fitted
-on the loaded FAQ), answering or declining (``FaqIndex.answer``) and offering two entries when nearly tied
-(``FaqIndex.choices``); the version before it (the same without the lead feature, merged 2026-12-03); the
-version before that (best question cosine + 0.5 × answer cosine to rank, logistic 14 × (cosine − 0.55)
-fitted to the demo FAQ, answer at ≥ 0.5); and for the ranking alone, reciprocal-rank fusion of dense and
-BM25 and BM25 alone. Anything chosen for the shipped matcher (answer weight, which negatives calibrate the
-decision, the lead feature, ``CLARIFY_BELOW``, the prior from ``--fit-prior``) was chosen on the dev split;
+accuracy of the ranking. Methods: the shipped matcher (dense ranking; dense + lexical decision fitted on the
+loaded FAQ; unchanged since 2026-12-03, so it is also the previous version), answering or declining
+(``FaqIndex.answer``) and offering two entries when nearly tied (``FaqIndex.choices``, new); a variant tried
+and not shipped (the best entry's lead over the second as a third decision feature); the version before
+(best question cosine + 0.5 × answer cosine to rank, logistic 14 × (cosine − 0.55) fitted to the demo FAQ,
+answer at ≥ 0.5); and for the ranking alone, reciprocal-rank fusion of dense and BM25 and BM25 alone.
+Anything chosen for the shipped matcher (answer weight, which negatives calibrate the decision,
+``CLARIFY_BELOW``, the prior from ``--fit-prior``) was chosen on the dev split;
 ``--split dev`` prints it. Only the test split writes ``benchmarks/results/faq.json``.
 
     python benchmarks/faq.py [--shared PATH] [--json] [--split test|dev] [--per-intent N] [--fit-prior]
@@ -51,15 +52,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import SHARED_DATA, emit_json, machine, markdown_table, write_results  # noqa: E402
 from retrieval import Settings, Store, demo_faq_path, load_faq  # noqa: E402
-from retrieval.faq import FaqModel, FloatArray, fit_logistic, words  # noqa: E402
+from retrieval.faq import FaqModel, FloatArray, fit_logistic, leads, words  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 RESULTS = Path(__file__).resolve().parent / "results" / "faq.json"
 DEV_PER_INTENT, TEST_PER_INTENT = 10, 20
 # The decision before the FAQ-calibrated one, fitted to the demo FAQ: kept here only to measure against.
 DEMO_FITTED_SLOPE, DEMO_FITTED_MIDPOINT, DEMO_FITTED_ANSWER_WEIGHT, DEMO_FITTED_THRESHOLD = 14.0, 0.55, 0.5, 0.5
-# The prior of the version without the lead feature (bias, dense score, word coverage).
-NO_LEAD_PRIOR = (-8.3, 13.0, 1.3)
+# Prior of the variant tried with the lead as a third feature, fitted by --fit-prior with that feature.
+LEAD_PRIOR = (-5.0, 8.5, 0.7, 6.9)
 
 
 @dataclass
@@ -147,22 +148,22 @@ def shipped_with_choices(store: Store, question: str) -> Outcome:
     return Outcome(hits[0].entry.id if hits else None, tuple(hit.entry.id for hit in store.faq.choices(question)))
 
 
-class NoLeadFaqModel(FaqModel):
-    """The version merged on 2026-12-03: the same decision without the lead over the second entry."""
+class LeadFaqModel(FaqModel):
+    """Tried, not shipped: the decision also weighs the best entry's lead over the second (see retrieval/faq.py)."""
 
-    prior = NO_LEAD_PRIOR
+    prior = LEAD_PRIOR
 
     def decision_features(self, features: FloatArray) -> FloatArray:
-        return super().decision_features(features)[:, :2]
+        return np.column_stack([super().decision_features(features), leads(self.ranking_scores(features))])
 
 
 @functools.lru_cache(maxsize=4)
-def _no_lead_model(model: FaqModel) -> FaqModel:
-    return model.refit_as(NoLeadFaqModel)
+def _lead_model(model: FaqModel) -> FaqModel:
+    return model.refit_as(LeadFaqModel)
 
 
-def without_lead(store: Store, question: str) -> Outcome:
-    model = _no_lead_model(store.faq.model())
+def with_lead(store: Store, question: str) -> Outcome:
+    model = _lead_model(store.faq.model())
     corrected = store.faq.correct_spelling(question)
     features = model.features(np.asarray(store.encode_query(corrected), dtype=np.float64), words(corrected))
     top = int(np.argmax(model.ranking_scores(features)))
@@ -204,10 +205,10 @@ def bm25(store: Store, question: str) -> Outcome:
 
 
 METHODS: dict[str, tuple[Decider, bool]] = {  # name → (method, whether it decides what to reply)
-    "shipped: dense + lexical + lead, calibrated on the loaded FAQ; answer or decline": (shipped, True),
-    "shipped, offering two entries when nearly tied (choices)": (shipped_with_choices, True),
-    "calibrated on the loaded FAQ without the lead (previous version)": (without_lead, True),
-    "dense + demo-fitted calibration (version before)": (demo_fitted, True),
+    "shipped = previous version: dense + lexical, calibrated on the loaded FAQ; answer or decline": (shipped, True),
+    "shipped, offering two entries when nearly tied (choices, new)": (shipped_with_choices, True),
+    "tried, not shipped: the lead over the second entry as a third decision feature": (with_lead, True),
+    "dense + demo-fitted calibration (version before the previous)": (demo_fitted, True),
     "RRF of dense and BM25 (ranking only)": (reciprocal_rank_fusion, False),
     "BM25 (ranking only)": (bm25, False),
 }

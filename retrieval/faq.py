@@ -1,20 +1,18 @@
 """FAQ answering calibrated on the store's own FAQ: dense ranking, a dense + lexical decision fitted per FAQ.
 
 Entries are ranked by their best cosine similarity to a question's phrasings plus ``faq_answer_weight`` ×
-the similarity to their answer. Whether the best entry answers at all is a logistic model over three
-numbers: that dense score; the share of the question's words (weighted by how rare they are in this FAQ)
-that the entry uses anywhere, answer included ("apple pay" is only in the payment-methods answer; a
-question about "bananas" uses a word no entry has); and the entry's lead over the best other entry (a
-question on a topic the FAQ lacks tends to land between two neighbouring entries).
+the similarity to their answer. Whether the best entry answers at all is a logistic model over two
+numbers: that dense score, and the share of the question's words (weighted by how rare they are in this
+FAQ) that the entry uses anywhere, answer included ("apple pay" is only in the payment-methods answer; a
+question about "bananas" uses a word no entry has).
 
 The model is fitted on the loaded FAQ, on first use after each ingest. Every question and alternative
 is held out in turn: against what remains of its own entry (for an entry without alternatives, the
 answer) it is a positive example; with its own entry removed, it stands for a question on a topic the FAQ
-lacks, and the nearer half of the other entries (by ranking score) are negative examples, their leads
-measured among what remains. Positives and negatives get equal total weight, so 0.5 is where a wrong
-answer and a missed one are equally likely. A weak prior, fitted the same way on public data
-(``benchmarks/faq.py --fit-prior``), gives an FAQ of one or two entries a model at all; from a few dozen
-texts on, the store's own FAQ decides.
+lacks, and the nearer half of the other entries (by ranking score) are negative examples. Positives and
+negatives get equal total weight, so 0.5 is where a wrong answer and a missed one are equally likely. A
+weak prior, fitted the same way on public data (``benchmarks/faq.py --fit-prior``), gives an FAQ of one or
+two entries a model at all; from a few dozen texts on, the store's own FAQ decides.
 
 When the best two entries are nearly tied, :meth:`FaqIndex.choices` offers both ("did you mean A or B?")
 rather than risk the wrong one. How near is near is learnt from the same held-out questions: how often a
@@ -22,9 +20,11 @@ question's own entry beats the best other one, as a function of the gap between 
 
 Chosen on the dev split (``benchmarks/faq.py --split dev``; figures in docs/understanding.md): the nearer
 half of the other entries as negatives (only the nearest declined half of the Bitext dev paraphrases; every
-other entry answered more of them but also more questions about topics the FAQ lacks); the lead as a third
-feature (a small gain on every dev set). Tried on dev and left out because the Bitext and demo dev top-1
-moved by less than the noise (±0.01): BM25 alone or fused by reciprocal rank, word coverage in the ranking,
+other entry answered more of them but also more questions about topics the FAQ lacks). The lead over the
+second entry as a third feature of the decision answered more paraphrases but also 8-10 % of 200 CLINC150
+train + validation out-of-scope questions on the demo FAQ (2.5 % without it), so it only decides when to
+offer two entries. Tried on dev and left out because the Bitext and demo dev top-1 moved by less than the
+noise (±0.01): BM25 alone or fused by reciprocal rank, word coverage in the ranking,
 answer sentences scored separately, embeddings centred on the FAQ's mean or with its main directions
 removed, content words embedded on their own, and scores corrected for entries that resemble every other
 entry (hubness).
@@ -50,15 +50,12 @@ from retrieval.text import words as word_tokens
 FloatArray = npt.NDArray[np.float64]
 
 _LETTERS = re.compile(r"(?<![\w-])[A-Za-z]+(?![\w-])")  # the words the speller may correct
-# Weight of the prior against the store's examples (whose weights sum to their number): a fraction of one
-# example, so that the loaded FAQ decides as soon as it has a few entries. Chosen on dev: at 4 the prior
-# (fitted on Bitext) answered more Bitext paraphrases but also two thirds of the questions on topics the FAQ
-# lacks; at 0.25 those stay as before while more paraphrases are answered.
-_PRIOR_STRENGTH = 0.25
-# Logistic coefficients (bias, dense score, word coverage, lead) fitted by ``benchmarks/faq.py --fit-prior``
+# Weight of the prior against the store's examples (whose weights sum to their number): a handful of examples.
+_PRIOR_STRENGTH = 4.0
+# Logistic coefficients (bias, dense score, word coverage) fitted by ``benchmarks/faq.py --fit-prior``
 # on the Bitext dev sample against CLINC150 validation out-of-scope questions: public data, neither the demo
 # FAQ nor any benchmark test question. Only an FAQ too small to calibrate itself leans on them.
-PRIOR_WEIGHTS: tuple[float, ...] = (-5.0, 8.5, 0.7, 6.9)
+PRIOR_WEIGHTS: tuple[float, ...] = (-8.3, 13.0, 1.3)
 _NEWTON_STEPS = 30
 # Below this probability that the best entry rather than the second is the one meant, both are offered: asking
 # costs the customer a click, a wrong answer costs more. Chosen on the dev split (benchmarks/faq.py).
@@ -133,12 +130,12 @@ def leads(scores: FloatArray) -> FloatArray:
     return np.asarray(scores - np.where(scores == first, second, first), dtype=np.float64)
 
 
-def fit_lead_slope(leads: FloatArray) -> float:
+def fit_lead_slope(own_leads: FloatArray) -> float:
     """β of P(the first-ranked of two entries is the one meant) = σ(β × gap between their scores), by Newton's
     method from held-out questions' leads (a negative lead: another entry outranked the question's own).
 
     Infinite when the own entry always leads (ties never seen), 0 when it never does."""
-    gaps, own_first = np.abs(leads), leads > 0
+    gaps, own_first = np.abs(own_leads), own_leads > 0
     if own_first.all():
         return math.inf
     if not own_first.any():
@@ -215,10 +212,8 @@ class FaqModel:
         return np.asarray(features[:, 0] + self._answer_weight * features[:, 1], dtype=np.float64)
 
     def decision_features(self, features: FloatArray) -> FloatArray:
-        """Per entry, what the decision weighs: its dense score, its word coverage and its lead over the best
-        other entry (negative for all but the first)."""
-        scores = self.ranking_scores(features)
-        return np.column_stack([scores, features[:, 2], leads(scores)])
+        """Per entry, what the decision weighs: its dense score and its word coverage."""
+        return np.column_stack([self.ranking_scores(features), features[:, 2]])
 
     def probabilities(self, features: FloatArray) -> FloatArray:
         """Probability that each entry answers the question."""

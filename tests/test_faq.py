@@ -63,6 +63,12 @@ GROCERY_FAQ = [
 ]
 
 
+# Ranked first but declined: they share almost no words with their entry and the decision weighs a wrong
+# answer like a missed one. Written before the decision was chosen; kept so that a better one shows (the
+# lead over the second entry as a decision feature answered all three, and too many off-topic questions).
+_DECLINED_TODAY = pytest.mark.xfail(reason="right entry ranked first, probability below faq_threshold", strict=True)
+
+
 @pytest.fixture(scope="module")
 def grocery(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
     store = Store.ephemeral(embedder=minilm)
@@ -77,13 +83,13 @@ def grocery(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
         ("what do you charge to bring my shopping to my house", "delivery-fee"),
         ("is delivery free if I spend enough", "delivery-fee"),
         ("can I choose what time my order comes", "delivery-slots"),
-        ("will you replace things you don't have with something else", "substitutions"),
-        # Share almost no words with their entry; declined until the decision weighed the lead over the
-        # second entry (written before that decision was chosen).
-        ("the strawberries I got were mouldy", "freshness"),
+        pytest.param(
+            "will you replace things you don't have with something else", "substitutions", marks=_DECLINED_TODAY
+        ),
+        pytest.param("the strawberries I got were mouldy", "freshness", marks=_DECLINED_TODAY),
         ("can I pay with my EBT card", "payment"),
         ("what time do you close on sunday", "hours"),
-        ("does this bread contain nuts or gluten", "allergens"),
+        pytest.param("does this bread contain nuts or gluten", "allergens", marks=_DECLINED_TODAY),
         ("how do I collect points when I shop", "loyalty"),
         # Typos, corrected towards the FAQ's own words before matching.
         ("how much is delivrey", "delivery-fee"),
