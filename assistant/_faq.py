@@ -24,6 +24,16 @@ def faq(dialogue: Dialogue) -> Turn:
             "I'm not sure about that one, and I'd rather not guess. I can help you find products, "
             "or you can ask to talk to a person from our support team.",
         )
+    offered = dialogue.store.faq.choices(dialogue.text) if hit is dialogue.faq_hit else [hit]
+    if len(offered) > 1:
+        # Two entries nearly tied (as the FAQ's own questions tell apart): asking beats a wrong answer.
+        questions = [choice.entry.question for choice in offered]
+        return dialogue.turn(
+            "faq",
+            "Did you mean " + " or ".join(f"“{question}”" for question in questions) + "?",
+            clarify=True,
+            suggestions=questions,
+        )
     return dialogue.turn("faq", hit.entry.answer, faq_sources=[hit.entry.id])
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from assistant._dialogue import MODEL_NUMBER, VAGUE, Dialogue, product_card, request_words
 from assistant.answers import money, reason_for
 from assistant.ledger import Constraints, refined
-from assistant.slots import alternatives
+from assistant.slots import alternatives, without_specs
 from assistant.turn import Intent, ProductCard, Turn
 from recommender import RankedProduct, RankingContext
 from retrieval import Product, ProductHit, SearchFilters, words
@@ -151,7 +151,10 @@ class ProductSearch:
             return ledger
         if ledger.brand:
             evidence = products.search(query, SearchFilters(brands=tuple(ledger.brand)), _EVIDENCE_HITS)
-        leading = [
+        # The shelves of the listings that say all the customer said ("sunflower oil" is on the edible-oils shelf,
+        # not the oils-and-vinegar one); failing those, of retrieval's first hits.
+        wanted = self.wanted(query)
+        leading = [hit for hit in evidence if wanted.all_said_by(self.dialogue.listing_words(hit.product))] or [
             hit for hit in evidence if min(hit.dense_rank or _NOT_RANKED, hit.lexical_rank or _NOT_RANKED) <= _LEADING
         ]
         shown = {hit.product.category for hit in leading}
@@ -223,8 +226,9 @@ class ProductSearch:
 
     def wanted(self, query: str) -> _Wanted:
         """The words of ``query`` that name what is wanted, once per alternative ("headphones or a speaker");
-        a brand is a filter of its own, not a word a listing must say."""
+        brands and specs are checked on their own, not as words a listing's name must say."""
         lexicon = self.assistant.lexicon()
+        query = without_specs(query, lexicon.spec_prefixes)
         for mention in reversed(lexicon.brand_mentions(query)):
             if not mention.via_line:
                 query = query[: mention.start] + " " + query[mention.end :]

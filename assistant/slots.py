@@ -318,6 +318,14 @@ def _parse_reference(text: _Text, shown_brands: Sequence[str], lexicon: CatalogL
     return sorted(dict.fromkeys(positions))
 
 
+def without_specs(text: str, spec_prefixes: frozenset[str]) -> str:
+    """``text`` less its sizes, measures and prefixed specs ("55 inch", "500 ml", "RTX 4070"): a spec is checked
+    as a whole, so its unit or prefix is not one more word a listing's name must say."""
+    for pattern in (_SIZE, _MEASURE):
+        text = pattern.sub(" ", text)
+    return _PREFIXED_SPEC.sub(lambda m: " " if m.group(1).lower() in spec_prefixes else m.group(0), text)
+
+
 def _parse_keywords(text: _Text, spec_prefixes: frozenset[str]) -> tuple[list[str], list[str]]:
     """(wanted, excluded) spec, feature, colour and size keywords; an excluded one follows a negation and is cut."""
     for spelling, canonical in _FEATURE_SPELLINGS.items():
