@@ -5,7 +5,7 @@ from retrieval._onnx import OnnxEmbedder, export_onnx_transformer, onnx_mean_poo
 from retrieval.catalog import ProductIndex, Store
 from retrieval.demo import DEMO_PRODUCT_MAPPING, demo_catalog_path, demo_faq_path
 from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, embedder_from_settings, pick_device
-from retrieval.errors import EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
+from retrieval.errors import DataDirBusyError, EmbeddingError, IndexMismatchError, LoadError, RetrievalError, RowError
 from retrieval.faq import FaqIndex
 from retrieval.ingest import IngestOutcome, ensure_demo_data, ingest_faq, ingest_products
 from retrieval.lexicon import BrandMention, CatalogLexicon
@@ -26,6 +26,7 @@ __all__ = [
     "FaqHit",
     "FaqIndex",
     "IndexMismatchError",
+    "DataDirBusyError",
     "IngestMode",
     "IngestOutcome",
     "IngestReport",

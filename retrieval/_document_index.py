@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
+from retrieval._chroma_access import ChromaAccess
 from retrieval._database import CatalogDatabase
 from retrieval.embeddings import Embedder, Vectors
 from retrieval.errors import IndexMismatchError
@@ -19,7 +20,6 @@ from retrieval.settings import Settings
 from retrieval.spelling import CatalogSpeller
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class DocumentIndex(Generic[DocumentT]):
     def __init__(
         self,
         database: CatalogDatabase,
-        chroma: Callable[[], ClientAPI],
+        chroma: ChromaAccess,
         embedder: Embedder,
         query_encoder: Callable[[str], Vectors],
         collection_prefix: str,
@@ -216,6 +216,12 @@ class DocumentIndex(Generic[DocumentT]):
         Everything expensive (embedding, vector writes) happens before the single SQLite commit, and
         vectors are keyed by content hash, so a failure at any point leaves the previous state serving.
         """
+        with self._chroma.writing():
+            return self._ingest(documents, mode, keep_ids, progress)
+
+    def _ingest(
+        self, documents: Iterable[DocumentT], mode: IngestMode, keep_ids: Iterable[str], progress: Progress | None
+    ) -> IngestReport:
         self.check_model()
         current = self.hashes()
         incoming = {document.id: document for document in documents}
@@ -343,6 +349,10 @@ class DocumentIndex(Generic[DocumentT]):
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every stored document with the configured model (after a model change)."""
+        with self._chroma.writing():
+            return self._reindex(progress)
+
+    def _reindex(self, progress: Progress | None) -> int:
         documents = self.all()
         embedded = self._write_vectors([(doc, doc.content_hash()) for doc in documents], progress)
         with self._database.transaction() as connection:

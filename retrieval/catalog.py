@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from retrieval._chroma_access import ChromaAccess, DataDirLock
 from retrieval._database import CatalogDatabase
 from retrieval._document_index import DocumentIndex, model_meta_key
 from retrieval.embeddings import Embedder, Vectors, embedder_from_settings
@@ -131,18 +132,18 @@ class Store:
         *,
         settings: Settings,
         database: CatalogDatabase,
-        chroma: Callable[[], ClientAPI],
+        chroma: ChromaAccess,
         embedder: Embedder,
         collection_prefix: str,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self._database = database
-        chroma_client = functools.cache(chroma)
+        self._chroma = chroma
         # Both indexes and the intent classifier see the same customer message; encode it once.
         self.encode_query: Callable[[str], Vectors] = functools.lru_cache(maxsize=2048)(self._encode_query)
-        self.products = ProductIndex(database, chroma_client, embedder, self.encode_query, collection_prefix, settings)
-        self.faq = FaqIndex(database, chroma_client, embedder, self.encode_query, collection_prefix, settings)
+        self.products = ProductIndex(database, chroma, embedder, self.encode_query, collection_prefix, settings)
+        self.faq = FaqIndex(database, chroma, embedder, self.encode_query, collection_prefix, settings)
 
     def _encode_query(self, text: str) -> Vectors:
         return np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
@@ -161,8 +162,9 @@ class Store:
             settings.chroma_path.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(settings.chroma_path), settings=_chroma_settings())  # type: ignore[arg-type]
 
+        access = ChromaAccess(client, DataDirLock.of(settings.chroma_path))
         return cls._build(
-            settings, CatalogDatabase(settings.catalog_db_path), client, embedder, settings.collection_prefix
+            settings, CatalogDatabase(settings.catalog_db_path), access, embedder, settings.collection_prefix
         )
 
     @classmethod
@@ -177,7 +179,7 @@ class Store:
 
         # Chroma shares one in-memory system per process, so each ephemeral store gets its own prefix.
         prefix = f"eph{uuid.uuid4().hex[:10]}"
-        return cls._build(settings, CatalogDatabase(None), client, embedder, prefix)
+        return cls._build(settings, CatalogDatabase(None), ChromaAccess(client), embedder, prefix)
 
     @classmethod
     def http(cls, url: str, *, settings: Settings | None = None, embedder: Embedder | None = None) -> Store:
@@ -198,7 +200,11 @@ class Store:
             )
 
         return cls._build(
-            settings, CatalogDatabase(settings.catalog_db_path), client, embedder, settings.collection_prefix
+            settings,
+            CatalogDatabase(settings.catalog_db_path),
+            ChromaAccess(client),
+            embedder,
+            settings.collection_prefix,
         )
 
     @classmethod
@@ -213,7 +219,7 @@ class Store:
         cls,
         settings: Settings,
         database: CatalogDatabase,
-        chroma: Callable[[], ClientAPI],
+        chroma: ChromaAccess,
         embedder: Embedder | None,
         prefix: str,
     ) -> Store:
@@ -228,3 +234,4 @@ class Store:
 
     def close(self) -> None:
         self._database.close()
+        self._chroma.close()

@@ -40,3 +40,7 @@ class IndexMismatchError(RetrievalError):
 
 class EmbeddingError(RetrievalError):
     """The embedding model cannot be loaded or used."""
+
+
+class DataDirBusyError(RetrievalError):
+    """Another process holds the data dir's embedded vectors: a write while it reads, or a read while it writes."""

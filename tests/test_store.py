@@ -1,8 +1,20 @@
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from retrieval import IndexMismatchError, LoadError, Product, SearchFilters, Store, ingest_products
+from retrieval import (
+    DataDirBusyError,
+    IndexMismatchError,
+    LoadError,
+    Product,
+    SearchFilters,
+    Store,
+    ingest_products,
+)
+from retrieval._chroma_access import ChromaAccess
 from tests.conftest import FIXTURE_MAPPING, FIXTURES, CountingEmbedder
 
 
@@ -214,7 +226,8 @@ def test_a_server_sees_the_catalog_another_process_ingested(tmp_path: Path, embe
     assert "Dabur" not in serving.products.lexicon().brands
     before = serving.products.version()
 
-    other = Store.persistent(tmp_path, embedder=embedder)  # e.g. `shopassist ingest` in a second process
+    # Another Store on the same folder: in this process, or with a Chroma server, in another one.
+    other = Store.persistent(tmp_path, embedder=embedder)
     honey = Product(id="honey-1", title="Dabur Honey 500 g", brand="Dabur", category="Honey", price=3.5)
     other.products.ingest([honey])
     other.close()
@@ -223,3 +236,78 @@ def test_a_server_sees_the_catalog_another_process_ingested(tmp_path: Path, embe
     assert "Dabur" in serving.products.lexicon().brands
     assert serving.products.correct_spelling("dabru hony") == "dabur honey"
     serving.close()
+
+
+def _hold_in_another_process(folder: Path, *, write: bool = False) -> subprocess.Popen[str]:
+    """A second process that opens ``folder``'s vectors (to read, or to write) and keeps them until killed."""
+    held = (
+        "with lock.exclusive():\n    print('held', flush=True); time.sleep(600)"
+        if write
+        else ("print('held', flush=True); time.sleep(600)")
+    )
+    code = (
+        "import time\nfrom pathlib import Path\nfrom retrieval._chroma_access import DataDirLock\n"
+        f"lock = DataDirLock.of(Path({str(folder)!r}))\nlock.acquire()\n{held}"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_an_ingest_under_another_process_is_refused_and_the_catalog_keeps_serving(
+    tmp_path: Path, embedder: CountingEmbedder, products_csv: Path
+) -> None:
+    """Embedded Chroma written by a second process breaks the first one's searches: one writer per data dir."""
+    store = Store.persistent(tmp_path, embedder=embedder)
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    server = _hold_in_another_process(store.settings.chroma_path)
+    try:
+        honey = Product(id="honey-1", title="Dabur Honey 500 g", brand="Dabur", category="Honey", price=3.5)
+        with pytest.raises(DataDirBusyError, match=r"in use by another process.*SHOPASSIST_CHROMA_URL") as refused:
+            store.products.ingest([honey])
+        assert str(store.settings.chroma_path) in str(refused.value)
+        assert store.products.count() == 12
+        assert store.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
+    finally:
+        server.kill()
+        server.wait()
+    assert store.products.ingest([honey]).added == 1  # the other process is gone: its lock went with it
+    store.close()
+
+
+def test_a_store_cannot_open_vectors_another_process_is_writing(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    store = Store.persistent(tmp_path, embedder=embedder)
+    writer = _hold_in_another_process(store.settings.chroma_path, write=True)
+    try:
+        with pytest.raises(DataDirBusyError, match="being written by another process"):
+            store.products.search("tv")
+    finally:
+        writer.kill()
+        writer.wait()
+    assert store.products.search("tv") == []
+    store.close()
+
+
+def test_a_cold_store_opens_one_chroma_client_however_many_requests_come_first() -> None:
+    opened: list[object] = []
+    start = threading.Barrier(16)
+
+    def open_client() -> object:
+        opened.append(object())
+        threading.Event().wait(0.05)  # long enough for every thread to ask before the first client exists
+        return opened[-1]
+
+    access = ChromaAccess(open_client)  # type: ignore[arg-type]
+    clients: list[object] = []
+
+    def first_request() -> None:
+        start.wait()
+        clients.append(access())
+
+    threads = [threading.Thread(target=first_request) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(opened) == 1
+    assert len(clients) == 16 and all(client is opened[0] for client in clients)
