@@ -1,10 +1,14 @@
-"""uvicorn in a background thread on a loopback port: for conversation runs through the web API, tests, benchmarks."""
+"""uvicorn in a background thread on a loopback port: for conversation runs through the web API, tests, benchmarks;
+and the agent token ``shopassist serve`` makes when none is configured."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -49,3 +53,20 @@ class BackgroundServer:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
+
+
+AGENT_TOKEN_FILE = "agent-token"
+
+
+def stored_agent_token(data_dir: Path) -> Path:
+    """The file holding the agent token made for a server without SHOPASSIST_AGENT_TOKEN (made once, owner-only).
+
+    The token lives in a file rather than in printed output, so it never lands in a terminal log or a journal.
+    """
+    path = data_dir / AGENT_TOKEN_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(secrets.token_urlsafe(24) + "\n")
+    return path
