@@ -234,7 +234,7 @@ def test_serve_prints_the_urls_and_where_the_agent_token_is(cli_store: Path, mon
     token = token_file.read_text().strip()
     assert token not in result.output and token_file.stat().st_mode & 0o777 == 0o600
     with BackgroundServer(served["app"]) as server, httpx.Client(base_url=server.url) as http:  # type: ignore[arg-type]
-        assert http.get("/api/agent/queue", headers={"Authorization": f"Bearer {token}"}).json() == []
+        assert http.get("/api/agent/queue", headers={"Authorization": f"Bearer {token}"}).json()["total"] == 0
         assert http.get("/api/agent/queue").status_code == 401
         assert http.post("/slack/events", content="{}", headers={"Content-Type": "application/json"}).status_code == 401
 
