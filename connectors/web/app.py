@@ -51,12 +51,12 @@ _CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; ch
 _ASSETS = ("widget.js", "widget.css", "agent.js", "agent.css", "store.css")
 PublicId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16,64}$", description="From POST /api/sessions.")]
 _PAGE_SIZE = 100
+_MAX_PAGE_SIZE = 500
 # What each limit counts, as its 429 message names it.
 _REQUESTS = "requests from this address"
 _MESSAGES = "messages in this conversation"
 _NEW_SESSIONS = "new conversations from this address"
 _HANDOFFS = "handoffs to a person from this address"
-_MAX_PAGE_SIZE = 500
 After = Annotated[int, Query(ge=0, description="Skip the first N messages (those already on screen).")]
 Limit = Annotated[int, Query(ge=1, le=_MAX_PAGE_SIZE, description="At most this many messages.")]
 # Documented for every operation: FastAPI's own 422 schema is replaced, as every error has the Problem shape.
@@ -135,6 +135,11 @@ def _web_session(public_id: str) -> str:
     return f"web:{public_id}"
 
 
+def _client_ip(request: Request) -> str:
+    # Behind a proxy, uvicorn's --forwarded-allow-ips makes this the customer's address, not the proxy's.
+    return request.client.host if request.client else "unknown"
+
+
 def _issued(request: Request, public_id: PublicId) -> str:
     """The core's session id of a session this server issued; 404 for any other id."""
     service: ShopService = request.app.state.service
@@ -164,11 +169,6 @@ def _page(name: str) -> HTMLResponse:
     return HTMLResponse((_STATIC / name).read_text(encoding="utf-8"))
 
 
-def _client_ip(request: Request) -> str:
-    # Behind a proxy, uvicorn's --forwarded-allow-ips makes this the customer's address, not the proxy's.
-    return request.client.host if request.client else "unknown"
-
-
 def _problem(
     code: int, detail: str, errors: list[FieldProblem] | None = None, headers: Mapping[str, str] | None = None
 ) -> Response:
@@ -195,13 +195,7 @@ def create_app(
     ``slack``: a Bolt app served in HTTP mode at ``/slack/events``.
     """
     settings = settings or Settings()
-    throttle = Throttle(
-        per_ip=settings.rate_limit_per_ip,
-        per_session=settings.rate_limit_per_session,
-        new_sessions_per_ip=settings.new_sessions_per_ip,
-        handoffs_per_ip=settings.handoffs_per_ip,
-        enabled=settings.rate_limiting,
-    )
+    throttle = Throttle.from_settings(settings)
     ready, stopping = threading.Event(), threading.Event()
 
     @asynccontextmanager

@@ -21,6 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.errors import ConnectorError
+from retrieval import Settings
 
 _INPUT_ECHO_CHARS = 80
 
@@ -197,6 +198,16 @@ class Throttle:
         self.new_sessions_per_ip = limits.parse(new_sessions_per_ip)
         self.handoffs_per_ip = limits.parse(handoffs_per_ip)
         self._limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Throttle:
+        return cls(
+            per_ip=settings.rate_limit_per_ip,
+            per_session=settings.rate_limit_per_session,
+            new_sessions_per_ip=settings.new_sessions_per_ip,
+            handoffs_per_ip=settings.handoffs_per_ip,
+            enabled=settings.rate_limiting,
+        )
 
     def hit(self, what: str, limit: limits.RateLimitItem, key: str) -> None:
         """Count one against ``key``; :class:`RateLimited` when it is already at ``limit``."""
