@@ -118,8 +118,8 @@ class Settings(BaseSettings):
     handoffs_per_ip: str = Field(
         "10/hour",
         pattern=_RATE,
-        description="Conversations one client IP may hand to a person; past it, its messages get 429 until the "
-        "window passes (the agents' queue cannot be flooded).",
+        description="Conversations one client IP may hand to a person; past it, its writes to conversations not "
+        "yet with a person get 429 until the window passes (the agents' queue cannot be flooded).",
     )
     agent_token: SecretStr | None = Field(
         None, description="Bearer token for the agent console and its API; `shopassist serve` makes one if unset."

@@ -245,6 +245,8 @@
     chips.replaceChildren();
     return start().then(function () {
       return deliver(request("POST", "/api/sessions/" + sessionId + "/messages", { text: text }));
+    }, function (error) {  // no session could be started (e.g. 429: too many new conversations)
+      say("assistant", "Sorry, something went wrong: " + error.message);
     });
   }
 
