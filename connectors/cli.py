@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import secrets
 import sys
 import uuid
 from pathlib import Path
@@ -38,7 +37,7 @@ from connectors.conversations import Channel, run_conversations
 from connectors.errors import ConnectorError
 from connectors.service import ShopService
 from connectors.slack import create_slack_app
-from connectors.web import create_app
+from connectors.web import create_app, stored_agent_token
 from recommender import EventStore, ModelRegistry, RecommenderError
 from recommender.ctr_model import FINETUNE_MODES
 from recommender.training import SELECTION_METRICS
@@ -708,21 +707,22 @@ def serve(
     settings = state.settings
     host, port = host or settings.host, port if port is not None else settings.port
     service = _service()
-    token = settings.agent_token.get_secret_value() if settings.agent_token else secrets.token_urlsafe(24)
+    token_file: Path | None = None
+    if settings.agent_token:
+        token = settings.agent_token.get_secret_value()
+    else:
+        token_file = stored_agent_token(settings.data_dir)
+        token = token_file.read_text(encoding="utf-8").strip()
     slack = create_slack_app(service, settings) if settings.slack_signing_secret else None
-    web = create_app(service, token, allowed_origins=settings.allowed_origins, slack=slack)
+    web = create_app(service, token, settings, slack=slack)
     base = f"http://{host}:{port}"
     out_console.print(
         f"\n[bold green]shopassist is serving[/bold green]\n"
         f"  store page with the chat widget  {base}/\n"
-        f"  agent console                    {base}/agent#token={token}\n"
+        f"  agent console                    {base}/agent\n"
         f"  API schema (OpenAPI)             {base}/openapi.json\n"
         + (f"  Slack events (HTTP mode)         {base}/slack/events\n" if slack else "")
-        + (
-            ""
-            if settings.agent_token
-            else f"  agent token (made for this run; set SHOPASSIST_AGENT_TOKEN to fix it): {token}\n"
-        )
+        + (f"  agent token (SHOPASSIST_AGENT_TOKEN is not set): in {token_file}\n" if token_file else "")
         + "Ctrl-C stops it.",
         soft_wrap=True,
         highlight=False,

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from assistant import Assistant, ConversationStore, Turn, phraser_from_settings
 from connectors.copilot import Copilot, CopilotSuggestion
 from connectors.errors import UnknownSessionError
+from connectors.sessions import IssuedSessions
 from recommender import CtrRanker, EventStore, ModelRegistry
 from retrieval import Settings, Store
 
@@ -39,6 +40,11 @@ class QueueEntry(BaseModel):
     last_customer_message: str
 
 
+class QueuePage(BaseModel):
+    entries: list[QueueEntry] = Field(description="Longest waiting first, from `offset` on.")
+    total: int = Field(description="Conversations waiting for a person in all.")
+
+
 def channel_of(session_id: str) -> str:
     return session_id.split(":", 1)[0] if ":" in session_id else "core"
 
@@ -54,12 +60,21 @@ def _message(message: BaseMessage) -> Message:
 
 
 class ShopService:
-    """An assistant with its logs, the agents' queue, and a delivery per channel for what agents send."""
+    """An assistant with its logs, the agents' queue, the web session ids it issued, and a delivery per channel
+    for what agents send."""
 
-    def __init__(self, assistant: Assistant, events: EventStore, copilot: Copilot | None = None) -> None:
+    def __init__(
+        self,
+        assistant: Assistant,
+        events: EventStore,
+        copilot: Copilot | None = None,
+        *,
+        web_sessions: IssuedSessions | None = None,
+    ) -> None:
         self.assistant = assistant
         self.events = events
         self.copilot = copilot or Copilot(assistant)
+        self.web_sessions = web_sessions or IssuedSessions.ephemeral()
         self._deliveries: dict[str, Delivery] = {}
 
     @classmethod
@@ -74,7 +89,7 @@ class ShopService:
             conversations=ConversationStore.persistent(settings.data_dir),
             phraser=phraser_from_settings(settings.chat_model),
         )
-        return cls(assistant, events)
+        return cls(assistant, events, web_sessions=IssuedSessions.persistent(settings.data_dir))
 
     def deliver_with(self, channel: str, delivery: Delivery) -> None:
         """How agents' messages reach customers of ``channel`` (web customers read their transcript instead)."""
@@ -96,18 +111,20 @@ class ShopService:
         """Whether a person has this conversation (the bot is not replying)."""
         return self.assistant.conversations.state(session_id).handed_over
 
-    def queue(self) -> list[QueueEntry]:
-        entries = []
-        for session_id, since in self.assistant.conversations.handed_over():
-            entries.append(
-                QueueEntry(
-                    session_id=session_id,
-                    channel=channel_of(session_id),
-                    waiting_since=since,
-                    last_customer_message=self.assistant.conversations.last_customer_text(session_id),
-                )
+    def queue(self, offset: int = 0, limit: int | None = None) -> QueuePage:
+        """The conversations waiting for a person; only the page's entries read their last message."""
+        waiting = self.assistant.conversations.handed_over()
+        page = waiting[offset : None if limit is None else offset + limit]
+        entries = [
+            QueueEntry(
+                session_id=session_id,
+                channel=channel_of(session_id),
+                waiting_since=since,
+                last_customer_message=self.assistant.conversations.last_customer_text(session_id),
             )
-        return entries
+            for session_id, since in page
+        ]
+        return QueuePage(entries=entries, total=len(waiting))
 
     def suggest(self, session_id: str | None = None, text: str | None = None) -> CopilotSuggestion:
         if session_id is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
@@ -20,6 +20,10 @@ from pydantic_settings import (
 )
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+# A rate in the `limits` package's notation: "30/minute", "10 per hour", "5/10 seconds".
+_RATE = r"^\d+ ?(/|per) ?(\d+ )?(second|minute|hour|day)s?$"
+# One CSP source expression: an origin, optionally with a wildcard subdomain or port; nothing that ends the directive.
+_CSP_SOURCE = r"^(https?://)?(\*\.)?[A-Za-z0-9.-]+(:(\d+|\*))?$"
 
 
 def _config_file() -> Path:
@@ -96,6 +100,26 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins of store pages allowed to call the API from a browser (CORS); the server's own "
         'pages always may. E.g. `["https://shop.example.com"]`.',
+    )
+    frame_ancestors: list[Annotated[str, Field(pattern=_CSP_SOURCE)]] = Field(
+        default_factory=list,
+        description="Origins whose pages may show shopassist's customer pages in a frame (CSP `frame-ancestors`), "
+        'e.g. `["https://shop.example.com"]`; empty = only shopassist itself. The agent console is never framed.',
+    )
+    max_request_bytes: int = Field(
+        64 * 1024, ge=1024, le=64 * 1024 * 1024, description="Larger request bodies get 413 before they are read."
+    )
+    rate_limiting: bool = Field(True, description="Throttle customers with the limits below (429 + Retry-After).")
+    rate_limit_per_ip: str = Field(
+        "120/minute", pattern=_RATE, description="Customer writes (messages, actions, new sessions) per client IP."
+    )
+    rate_limit_per_session: str = Field("30/minute", pattern=_RATE, description="Customer writes per session.")
+    new_sessions_per_ip: str = Field("20/minute", pattern=_RATE, description="Conversations one client IP may start.")
+    handoffs_per_ip: str = Field(
+        "10/hour",
+        pattern=_RATE,
+        description="Conversations one client IP may hand to a person; past it, its writes to conversations not "
+        "yet with a person get 429 until the window passes (the agents' queue cannot be flooded).",
     )
     agent_token: SecretStr | None = Field(
         None, description="Bearer token for the agent console and its API; `shopassist serve` makes one if unset."

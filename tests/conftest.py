@@ -10,7 +10,7 @@ import pytest
 from connectors.conversations import scripted_service
 from connectors.service import ShopService
 from connectors.web import BackgroundServer, create_app
-from retrieval import SentenceTransformerEmbedder, Store, ingest_faq, ingest_products
+from retrieval import SentenceTransformerEmbedder, Settings, Store, ingest_faq, ingest_products
 from retrieval.embeddings import Vectors
 
 pytest_plugins = ["connectors.pytest_plugin"]
@@ -112,7 +112,8 @@ def service(demo_store: Store) -> ShopService:
 @pytest.fixture
 def web_server(service: ShopService) -> Iterator[BackgroundServer]:
     """A real uvicorn server on a free loopback port."""
-    with BackgroundServer(create_app(service, AGENT_TOKEN, allowed_origins=["https://shop.example"])) as server:
+    settings = Settings(allowed_origins=["https://shop.example"])
+    with BackgroundServer(create_app(service, AGENT_TOKEN, settings)) as server:
         yield server
 
 

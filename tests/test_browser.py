@@ -95,10 +95,12 @@ def test_customer_chat_click_faq_handoff_and_agent_reply(
     page.get_by_role("button", name="Talk to a person").click()
     sync_api.expect(page.locator(".sa-msg.sa-assistant").last).to_contain_text("person")
     sync_api.expect(page.get_by_role("button", name="Talk to a person")).to_be_disabled()
-    assert any(entry.session_id.startswith("web:") for entry in service.queue())
+    assert any(entry.session_id.startswith("web:") for entry in service.queue().entries)
 
     agent = browser.new_page(viewport={"width": 1400, "height": 860})
-    agent.goto(f"{web_server.url}/agent#token={AGENT_TOKEN}")
+    agent.goto(f"{web_server.url}/agent")
+    agent.get_by_label("Agent token (SHOPASSIST_AGENT_TOKEN)").fill(AGENT_TOKEN)
+    agent.get_by_role("button", name="Open").click()
     agent.locator("#queue button").first.click()
     sync_api.expect(agent.locator("#transcript")).to_contain_text("a laptop under $800")
     reply_box = agent.get_by_label("Reply to send (editable)")
@@ -120,7 +122,7 @@ def test_customer_chat_click_faq_handoff_and_agent_reply(
 
 def test_agent_console_without_token_asks_for_it(browser: sync_api.Browser, web_server: BackgroundServer) -> None:
     page = browser.new_page()
-    page.goto(web_server.url + "/agent")
+    page.goto(f"{web_server.url}/agent#token={AGENT_TOKEN}")  # a token in the URL is not read
     sync_api.expect(page.get_by_label("Agent token (SHOPASSIST_AGENT_TOKEN)")).to_be_visible()
     sync_api.expect(page.locator("#console")).to_be_hidden()
     page.get_by_label("Agent token (SHOPASSIST_AGENT_TOKEN)").fill("wrong")
@@ -148,3 +150,40 @@ def test_widget_fills_a_phone_screen_and_clarifies_with_chips(
     page.keyboard.press("Enter")
     sync_api.expect(replies).to_have_count(before + 1, timeout=30_000)
     sync_api.expect(replies.last.locator(".sa-card").first).to_be_visible()
+
+
+def test_widget_swaps_a_session_id_the_server_never_issued_and_the_policy_blocks_nothing(
+    browser: sync_api.Browser, web_server: BackgroundServer
+) -> None:
+    page = browser.new_page()
+    blocked: list[str] = []
+
+    def note_violation(message: sync_api.ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:  # Chromium's words for what the policy refused
+            blocked.append(message.text)
+
+    page.on("console", note_violation)
+    page.goto(web_server.url + "/")
+    page.evaluate('sessionStorage.setItem("shopassist-session", "aaaaaaaaaaaaaaaa")')  # made up by the client
+    page.reload()
+    page.get_by_role("button", name="Open the shopping assistant").click()
+    sync_api.expect(page.locator(".sa-msg.sa-assistant").first).to_contain_text("What are you shopping for")
+    sync_api.expect(_send(page, "a laptop").locator(".sa-card").first).to_be_visible()
+    issued = page.evaluate('sessionStorage.getItem("shopassist-session")')
+    assert issued != "aaaaaaaaaaaaaaaa" and len(issued) >= 32
+    page.reload()  # the issued session goes on: the transcript comes back
+    page.get_by_role("button", name="Open the shopping assistant").click()
+    sync_api.expect(page.locator(".sa-msg.sa-customer")).to_contain_text("a laptop")
+    assert blocked == []
+
+
+def test_agent_console_token_is_entered_once_per_tab(browser: sync_api.Browser, web_server: BackgroundServer) -> None:
+    page = browser.new_page()
+    page.goto(web_server.url + "/agent")
+    page.get_by_label("Agent token (SHOPASSIST_AGENT_TOKEN)").fill(AGENT_TOKEN)
+    page.get_by_role("button", name="Open").click()
+    sync_api.expect(page.locator("#console")).to_be_visible()
+    assert AGENT_TOKEN not in page.url
+    page.reload()
+    sync_api.expect(page.locator("#console")).to_be_visible()
+    sync_api.expect(page.locator("#queue-empty")).to_be_visible()

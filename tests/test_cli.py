@@ -214,7 +214,7 @@ def test_a_ranker_bootstrapped_from_simulated_sessions_is_labelled_synthetic(cli
     assert "60 simulated sessions (synthetic)" in listed.stdout
 
 
-def test_serve_prints_the_urls_and_a_working_agent_token(cli_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_prints_the_urls_and_where_the_agent_token_is(cli_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
     from connectors import cli
@@ -229,10 +229,12 @@ def test_serve_prints_the_urls_and_a_working_agent_token(cli_store: Path, monkey
     result = runner.invoke(app, ["serve", "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert served["host"] == "127.0.0.1" and served["port"] == 8123
-    assert "http://127.0.0.1:8123/agent#token=" in result.output and "/slack/events" in result.output
-    token = re.search(r"#token=(\S+)", result.output).group(1)  # type: ignore[union-attr]
+    assert "http://127.0.0.1:8123/agent\n" in result.output and "/slack/events" in result.output
+    token_file = Path(re.search(r"agent token .*: in (\S+)", result.output).group(1))  # type: ignore[union-attr]
+    token = token_file.read_text().strip()
+    assert token not in result.output and token_file.stat().st_mode & 0o777 == 0o600
     with BackgroundServer(served["app"]) as server, httpx.Client(base_url=server.url) as http:  # type: ignore[arg-type]
-        assert http.get("/api/agent/queue", headers={"Authorization": f"Bearer {token}"}).json() == []
+        assert http.get("/api/agent/queue", headers={"Authorization": f"Bearer {token}"}).json()["total"] == 0
         assert http.get("/api/agent/queue").status_code == 401
         assert http.post("/slack/events", content="{}", headers={"Content-Type": "application/json"}).status_code == 401
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -186,6 +187,8 @@ def test_block_kit_escapes_what_slack_would_read_as_markup() -> None:
                                               products=[card]))  # fmt: skip
     section = message["blocks"][0]["text"]["text"]
     assert "AT&amp;T &lt;Pro&gt; phone" in section and "<Pro>" not in section
+    fallback = turn_message("slack:T:D", Turn(turn_id="t", session_id="s", intent="faq", text="Use <!channel> & AT&T"))
+    assert fallback["text"] == "Use &lt;!channel&gt; &amp; AT&amp;T"
 
 
 def test_an_absurd_budget_gets_an_answer_not_an_error(rig: SlackRig) -> None:
@@ -193,3 +196,57 @@ def test_an_absurd_budget_gets_an_answer_not_an_error(rig: SlackRig) -> None:
     (post,) = rig.reply_in("D9")
     turn = _turn(post)
     assert turn["products"] and "price_max" not in turn["slots"]
+
+
+def test_the_ack_does_not_wait_for_slack(rig: SlackRig, service: ShopService, tmp_path: Any) -> None:
+    rig.slack.direct_message("D10", "a laptop")
+    rig.reply_in("D10")
+    assert "auth.test" not in [method for method, _ in rig.api.calls]
+    # Slack's Web API unreachable (a closed port): the signed event is still acknowledged.
+    settings = Settings(
+        data_dir=tmp_path,
+        slack_signing_secret=SecretStr(SECRET),
+        slack_bot_token=SecretStr("xoxb-test"),
+        slack_api_url="http://127.0.0.1:9/api/",
+    )
+    offline = create_slack_app(service, settings, seen=SeenEvents.ephemeral())
+    with BackgroundServer(create_app(service, AGENT_TOKEN, slack=offline)) as server:
+        slack = SignedSlackClient(f"{server.url}/slack/events", SECRET)
+        assert slack.direct_message("D11", "a laptop").status_code == 200
+        slack.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("not json", "application/json"),
+        ("[1, 2]", "application/json"),
+        ('{"type": "event_callback", "event": null}', "application/json"),
+        ('{"type": "event_callback", "event": "message"}', "application/json"),
+        ("payload=not-json", "application/x-www-form-urlencoded"),
+        ("payload=%5B1%5D", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_a_signed_malformed_body_is_a_400(rig: SlackRig, body: str, content_type: str) -> None:
+    response = rig.slack.post(body, content_type)
+    assert response.status_code == 400 and response.json()["detail"].startswith(("not a Slack", "the request body"))
+
+
+@pytest.mark.parametrize("timestamp", ["abc", "1e9", "-5", "", "1.5"])
+def test_a_timestamp_that_is_not_unix_time_is_a_401(rig: SlackRig, timestamp: str) -> None:
+    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=0"}
+    response = httpx.post(rig.slack.endpoint, content='{"type": "event_callback"}', headers=headers)
+    assert response.status_code == 401
+
+
+def test_a_failing_reply_still_answers_the_customer(rig: SlackRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(session_id: str, text: str) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rig.service, "message", broken)
+    rig.slack.direct_message("D12", "a laptop")
+    (post,) = rig.reply_in("D12")
+    assert post["text"].startswith("Sorry, something went wrong") and "disk full" not in post["text"]
+    command = {"command": "/shop", "text": "a tv", "team_id": "TSHOP", "channel_id": "C12", "user_id": "U12"}
+    assert rig.slack.command(command).status_code == 200
+    assert rig.reply_in("C12")[0]["text"].startswith("Sorry, something went wrong")

@@ -115,7 +115,7 @@ def test_removing_a_ledger_chip_searches_again_without_it(http: httpx.Client) ->
 def test_agent_api_requires_the_token(http: httpx.Client) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         response = http.get("/api/agent/queue", headers=headers)
-        assert response.status_code == 401 and response.json() == {"detail": "agent token required"}
+        assert response.status_code == 401 and response.json() == {"detail": "agent token required", "errors": []}
         assert http.post("/api/agent/suggest", json={"text": "hi"}, headers=headers).status_code == 401
 
 
@@ -127,7 +127,7 @@ def test_handoff_agent_reply_and_close(http: httpx.Client, service: ShopService)
     held = _say(http, session, "hello? my order never arrived, this is terrible")
     assert held["held"] is True and held["text"] == "" and held["products"] == []
 
-    (entry,) = http.get("/api/agent/queue", headers=AGENT).json()
+    (entry,) = http.get("/api/agent/queue", headers=AGENT).json()["entries"]
     assert entry["session_id"] == f"web:{session}" and entry["channel"] == "web"
     refreshed = http.get(f"/api/agent/sessions/web:{session}", params={"suggest": "false"}, headers=AGENT).json()
     assert refreshed["suggestion"] is None and refreshed["messages"][-1]["role"] == "customer"
@@ -154,7 +154,7 @@ def test_handoff_agent_reply_and_close(http: httpx.Client, service: ShopService)
     assert feedback["verdict"] == "accepted" and feedback["suggestion_id"] == suggestion["suggestion_id"]
 
     assert http.post(f"/api/agent/sessions/web:{session}/close", headers=AGENT).status_code == 204
-    assert http.get("/api/agent/queue", headers=AGENT).json() == []
+    assert http.get("/api/agent/queue", headers=AGENT).json() == {"entries": [], "total": 0}
     assert _say(http, session, "headphones")["products"]
 
 

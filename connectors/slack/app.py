@@ -1,8 +1,10 @@
 """The Slack front door: DMs, mentions (one conversation per thread), ``/shop``, card buttons, the home tab.
 
 Every listener acknowledges at once and does the assistant's work in a lazy listener, so Slack gets
-its answer well inside 3 seconds. Retries (``X-Slack-Retry-Num``) and repeated event ids are dropped
-before any listener runs; messages from bots, this one included, are ignored.
+its answer well inside 3 seconds; nothing calls Slack before the ack (the bot token is authorised as
+configured, without ``auth.test``), so a slow or unreachable Slack API cannot fail it. Retries
+(``X-Slack-Retry-Num``) and repeated event ids are dropped before any listener runs; messages from bots,
+this one included, are ignored. Whatever goes wrong while answering, the customer gets a reply saying so.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltRequest, BoltResponse, Say
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from assistant import AssistantError, Turn
@@ -56,11 +59,17 @@ def create_slack_app(
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     client = client or WebClient(token=token, base_url=settings.slack_api_url)
     seen = seen or SeenEvents.persistent(settings.data_dir)
+
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        # One workspace, one bot token: Bolt's default would call auth.test first, before the ack.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=client.token)
+
     app = App(
-        client=client,
+        # Bolt's per-request clients copy this one's base URL and get the token from ``authorize``.
+        client=WebClient(base_url=client.base_url, timeout=client.timeout),
+        authorize=authorize,
         signing_secret=secret,
         request_verification_enabled=bool(secret),
-        token_verification_enabled=False,
     )
 
     def post(session_id: str, turn: Turn) -> None:
@@ -73,16 +82,22 @@ def create_slack_app(
         try:
             turn = service.message(session_id, text)
         except AssistantError as error:
-            channel, thread = address_of(session_id)
-            client.chat_postMessage(channel=channel, thread_ts=thread, text=f"Sorry, I couldn't read that: {error}")
+            deliver(session_id, escape(f"Sorry, I couldn't read that: {error}"))
+            return
+        except Exception:
+            logger.exception("a Slack reply failed")
+            deliver(session_id, "Sorry, something went wrong on my side. Please try again.")
             return
         post(session_id, turn)
 
-    def deliver(session_id: str, text: str) -> None:
+    def deliver(session_id: str, mrkdwn: str) -> None:
         channel, thread = address_of(session_id)
-        client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+        client.chat_postMessage(channel=channel, thread_ts=thread, text=mrkdwn)
 
-    service.deliver_with("slack", deliver)
+    def deliver_agent_text(session_id: str, text: str) -> None:
+        deliver(session_id, escape(text))
+
+    service.deliver_with("slack", deliver_agent_text)
 
     @app.middleware
     def drop_redeliveries(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
@@ -118,18 +133,13 @@ def create_slack_app(
         thread = event.get("thread_ts") or event["ts"]
         answer(session_for(body.get("team_id", ""), event["channel"], thread), text)
 
-    def on_shop_command(command: dict[str, Any], say: Say) -> None:
+    def on_shop_command(command: dict[str, Any]) -> None:
         text = command.get("text", "").strip()
-        if not text:
-            say(text="Tell me what you need, e.g. `/shop 4k tv under $600`.")
-            return
         session_id = session_for(command.get("team_id", ""), command["channel_id"], command["user_id"])
-        try:
-            turn = service.message(session_id, text)
-        except AssistantError as error:
-            say(text=f"Sorry, I couldn't read that: {error}")
+        if not text:
+            deliver(session_id, "Tell me what you need, e.g. `/shop 4k tv under $600`.")
             return
-        say(**turn_message(session_id, turn))
+        answer(session_id, text)
 
     def on_card_action(body: dict[str, Any], action: dict[str, Any]) -> None:
         value = json.loads(action["value"])

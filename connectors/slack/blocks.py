@@ -81,7 +81,7 @@ def turn_message(session_id: str, turn: Turn) -> dict[str, Any]:
             }
         )
     return {
-        "text": turn.text,
+        "text": escape(turn.text),  # the notification and fallback text is mrkdwn too
         "blocks": blocks,
         "metadata": {"event_type": TURN_EVENT_TYPE, "event_payload": turn.model_dump(mode="json")},
     }

@@ -7,32 +7,70 @@ agent endpoints need the bearer token. Assistant calls are synchronous and run i
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from slack_bolt import App as SlackApp
-from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.adapter.starlette.handler import to_starlette_response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import MAX_MESSAGE_CHARS, AssistantError, InvalidMessageError, Turn
 from connectors.copilot import CopilotSuggestion
 from connectors.errors import UnknownSessionError
-from connectors.service import Message, QueueEntry, ShopService
+from connectors.service import Message, QueuePage, ShopService
+from connectors.slack import MalformedSlackRequest, slack_request
+from connectors.web.guards import (
+    BodyGuard,
+    FieldProblem,
+    Problem,
+    RateLimited,
+    SecurityHeaders,
+    Throttle,
+    clipped,
+    problem_body,
+)
 from recommender import ACTIONS, EventError
+from retrieval import Settings
 
+logger = logging.getLogger(__name__)
 _STATIC = resources.files("connectors.web") / "static"
 _CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+_ASSETS = ("widget.js", "widget.css", "agent.js", "agent.css", "store.css")
 PublicId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16,64}$", description="From POST /api/sessions.")]
+_PAGE_SIZE = 100
+_MAX_PAGE_SIZE = 500
+# What each limit counts, as its 429 message names it.
+_REQUESTS = "requests from this address"
+_MESSAGES = "messages in this conversation"
+_NEW_SESSIONS = "new conversations from this address"
+_HANDOFFS = "handoffs to a person from this address"
+After = Annotated[int, Query(ge=0, description="Skip the first N messages (those already on screen).")]
+Limit = Annotated[int, Query(ge=1, le=_MAX_PAGE_SIZE, description="At most this many messages.")]
+# Documented for every operation: FastAPI's own 422 schema is replaced, as every error has the Problem shape.
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": description}
+    for code, description in {
+        400: "Malformed request: a body that is not JSON any encoder writes (NaN, unpaired surrogates)",
+        401: "Agent token missing or wrong (agent endpoints)",
+        404: "Unknown session",
+        413: "Request body over SHOPASSIST_MAX_REQUEST_BYTES",
+        422: "A field is missing or invalid",
+        429: "Rate limit reached; see the Retry-After header",
+    }.items()
+}
 
 
 class NewSession(BaseModel):
@@ -49,7 +87,8 @@ class CustomerAction(BaseModel):
 
 
 class Transcript(BaseModel):
-    messages: list[Message]
+    messages: list[Message] = Field(description="The page: messages after `after`, at most `limit`.")
+    total: int = Field(description="Messages in the whole conversation; ask again with a larger `after` for more.")
     handoff: bool = Field(description="A person has this conversation; the bot is not replying.")
 
 
@@ -70,7 +109,8 @@ class Feedback(BaseModel):
 
 class AgentSession(BaseModel):
     session_id: str
-    messages: list[Message]
+    messages: list[Message] = Field(description="The page: messages after `after`, at most `limit`.")
+    total: int = Field(description="Messages in the whole conversation.")
     handoff: bool
     suggestion: CopilotSuggestion | None
 
@@ -95,14 +135,67 @@ def _web_session(public_id: str) -> str:
     return f"web:{public_id}"
 
 
+def _client_ip(request: Request) -> str:
+    # Behind a proxy, uvicorn's --forwarded-allow-ips makes this the customer's address, not the proxy's.
+    return request.client.host if request.client else "unknown"
+
+
+def _issued(request: Request, public_id: PublicId) -> str:
+    """The core's session id of a session this server issued; 404 for any other id."""
+    service: ShopService = request.app.state.service
+    if not service.web_sessions.issued(public_id):
+        raise UnknownSessionError(f"unknown session {public_id!r}: start one with POST /api/sessions")
+    return _web_session(public_id)
+
+
+def _writable(request: Request, session_id: Annotated[str, Depends(_issued)]) -> str:
+    """An issued session that may write now: per-address and per-session limits, and the address's handoffs."""
+    service: ShopService = request.app.state.service
+    throttle: Throttle = request.app.state.throttle
+    address = _client_ip(request)
+    throttle.hit(_REQUESTS, throttle.per_ip, address)
+    throttle.hit(_MESSAGES, throttle.per_session, session_id)
+    if not service.handed_over(session_id):
+        throttle.check(_HANDOFFS, throttle.handoffs_per_ip, address)
+    return session_id
+
+
+# Every customer endpoint names its session through one of these, so none can skip the checks.
+Session = Annotated[str, Depends(_issued)]
+WritingSession = Annotated[str, Depends(_writable)]
+
+
 def _page(name: str) -> HTMLResponse:
     return HTMLResponse((_STATIC / name).read_text(encoding="utf-8"))
 
 
+def _problem(
+    code: int, detail: str, errors: list[FieldProblem] | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(problem_body(detail, errors or []), code, headers=headers, media_type="application/json")
+
+
+def _field_problems(error: RequestValidationError) -> list[FieldProblem]:
+    return [
+        FieldProblem(
+            loc=[str(part) if not isinstance(part, int) else part for part in problem.get("loc", ())],
+            msg=str(problem.get("msg", "")),
+            type=str(problem.get("type", "")),
+            input=clipped(problem.get("input")),
+        )
+        for problem in error.errors()
+    ]
+
+
 def create_app(
-    service: ShopService, agent_token: str, *, allowed_origins: list[str] | None = None, slack: SlackApp | None = None
+    service: ShopService, agent_token: str, settings: Settings | None = None, *, slack: SlackApp | None = None
 ) -> FastAPI:
-    """The ASGI app. ``slack``: a Bolt app served in HTTP mode at ``/slack/events``."""
+    """The ASGI app, configured by ``settings`` (origins, framing, body size, rate limits).
+
+    ``slack``: a Bolt app served in HTTP mode at ``/slack/events``.
+    """
+    settings = settings or Settings()
+    throttle = Throttle.from_settings(settings)
     ready, stopping = threading.Event(), threading.Event()
 
     @asynccontextmanager
@@ -127,15 +220,42 @@ def create_app(
         # Swagger UI and ReDoc load their scripts from a CDN; offline, only the schema itself works.
         docs_url=None,
         redoc_url=None,
+        responses=_ERRORS,
     )
-    if allowed_origins:
+    # Added innermost first: the security headers also go on what the body guard and CORS answer themselves.
+    app.add_middleware(BodyGuard, max_bytes=settings.max_request_bytes)
+    if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=allowed_origins,
+            allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type"],
+            expose_headers=["Retry-After"],
         )
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, unframed_paths=["/agent"])
     app.state.agent_token = agent_token
+    app.state.service = service
+    app.state.throttle = throttle
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> Response:
+        problems = _field_problems(error)
+        first = problems[0] if problems else None
+        detail = f"{'.'.join(map(str, first.loc))}: {first.msg}" if first else "invalid request"
+        return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, detail, problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> Response:
+        return _problem(error.status_code, str(error.detail), headers=error.headers)
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(_: Request, error: RateLimited) -> Response:
+        return _problem(status.HTTP_429_TOO_MANY_REQUESTS, str(error), headers={"Retry-After": str(error.retry_after)})
+
+    @app.exception_handler(Exception)
+    async def server_error(_: Request, error: Exception) -> Response:
+        # Logged by the server with its traceback; the client learns nothing about the internals.
+        return _problem(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
 
     @app.exception_handler(InvalidMessageError)
     async def invalid_message(_: Request, error: InvalidMessageError) -> Response:
@@ -159,12 +279,12 @@ def create_app(
     def agent_page() -> HTMLResponse:
         return _page("agent.html")
 
-    @app.get("/widget.js", include_in_schema=False)
-    @app.get("/widget.css", include_in_schema=False)
-    @app.get("/agent.js", include_in_schema=False)
     def asset(request: Request) -> Response:
         name = request.url.path.lstrip("/")
         return Response((_STATIC / name).read_bytes(), media_type=_CONTENT_TYPES[name[name.rindex(".") :]])
+
+    for name in _ASSETS:
+        app.get(f"/{name}", include_in_schema=False)(asset)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:
@@ -178,13 +298,21 @@ def create_app(
 
     # --- customers -------------------------------------------------------------------------------
 
+    def answered(request: Request, reply: Turn) -> Turn:
+        if reply.handoff and not reply.held:  # a new handoff: it uses up some of the address's allowance
+            throttle.count(_HANDOFFS, throttle.handoffs_per_ip, _client_ip(request))
+        return reply
+
     @app.post("/api/sessions", status_code=status.HTTP_201_CREATED, tags=["customer"])
-    def create_session() -> NewSession:
-        return NewSession(session_id=secrets.token_urlsafe(18))
+    def create_session(request: Request) -> NewSession:
+        address = _client_ip(request)
+        throttle.hit(_REQUESTS, throttle.per_ip, address)
+        throttle.hit(_NEW_SESSIONS, throttle.new_sessions_per_ip, address)
+        return NewSession(session_id=service.web_sessions.issue())
 
     @app.post("/api/sessions/{public_id}/messages", tags=["customer"])
-    def send_message(public_id: PublicId, body: CustomerMessage) -> Turn:
-        return service.message(_web_session(public_id), body.text)
+    def send_message(request: Request, session_id: WritingSession, body: CustomerMessage) -> Turn:
+        return answered(request, service.message(session_id, body.text))
 
     @app.post(
         "/api/sessions/{public_id}/stream",
@@ -192,13 +320,19 @@ def create_app(
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}, "description": "typing, delta…, turn (or error)"}},
     )
-    async def stream_message(public_id: PublicId, body: CustomerMessage) -> StreamingResponse:
+    async def stream_message(request: Request, session_id: WritingSession, body: CustomerMessage) -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
             yield _event("typing", {})
             try:
-                turn = await run_in_threadpool(service.message, _web_session(public_id), body.text)
+                turn = await run_in_threadpool(service.message, session_id, body.text)
+                answered(request, turn)
             except AssistantError as error:
                 yield _event("error", {"detail": str(error)})
+                return
+            except Exception:
+                # The 200 and the typing event are already sent: the stream itself must say it failed.
+                logger.exception("a streamed reply failed")
+                yield _event("error", {"detail": "the assistant could not answer this message; please try again"})
                 return
             for chunk in _chunks(turn.text):
                 yield _event("delta", {"text": chunk})
@@ -207,23 +341,29 @@ def create_app(
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/sessions/{public_id}/messages", tags=["customer"])
-    def read_messages(public_id: PublicId, after: Annotated[int, Query(ge=0)] = 0) -> Transcript:
-        session_id = _web_session(public_id)
-        return Transcript(messages=service.transcript(session_id)[after:], handoff=service.handed_over(session_id))
+    def read_messages(session_id: Session, after: After = 0, limit: Limit = _PAGE_SIZE) -> Transcript:
+        messages = service.transcript(session_id)
+        return Transcript(
+            messages=messages[after : after + limit], total=len(messages), handoff=service.handed_over(session_id)
+        )
 
     @app.post("/api/sessions/{public_id}/actions", status_code=status.HTTP_204_NO_CONTENT, tags=["customer"])
-    def record_action(public_id: PublicId, body: CustomerAction) -> None:
-        service.action(_web_session(public_id), body.impression_id, body.action)
+    def record_action(session_id: WritingSession, body: CustomerAction) -> None:
+        service.action(session_id, body.impression_id, body.action)
 
     @app.delete("/api/sessions/{public_id}/constraints/{slot}", tags=["customer"])
-    def remove_constraint(public_id: PublicId, slot: str, value: str | None = None) -> Turn:
-        return service.drop_constraint(_web_session(public_id), slot, value)
+    def remove_constraint(session_id: WritingSession, slot: str, value: str | None = None) -> Turn:
+        return service.drop_constraint(session_id, slot, value)
 
     # --- agents ----------------------------------------------------------------------------------
 
     @app.get("/api/agent/queue", tags=["agent"])
-    def queue(_: Agent) -> list[QueueEntry]:
-        return service.queue()
+    def queue(
+        _: Agent,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=_MAX_PAGE_SIZE)] = 50,
+    ) -> QueuePage:
+        return service.queue(offset, limit)
 
     @app.get("/api/agent/sessions/{session_id}", tags=["agent"])
     def agent_session(
@@ -232,6 +372,8 @@ def create_app(
         suggest: Annotated[
             bool, Query(description="Also compute the copilot's suggestion (a full dialogue turn).")
         ] = True,
+        after: After = 0,
+        limit: Limit = _PAGE_SIZE,
     ) -> AgentSession:
         messages = service.transcript(session_id)
         if not messages:
@@ -239,7 +381,8 @@ def create_app(
         customer_spoke = any(message.role == "customer" for message in messages)
         return AgentSession(
             session_id=session_id,
-            messages=messages,
+            messages=messages[after : after + limit],
+            total=len(messages),
             handoff=service.handed_over(session_id),
             suggestion=service.suggest(session_id) if suggest and customer_spoke else None,
         )
@@ -266,14 +409,13 @@ def create_app(
 
         @app.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
-            bolt_request = to_bolt_request(request, await request.body())
+            try:
+                bolt_request = slack_request(await request.body(), request.headers, request.url.query)
+            except MalformedSlackRequest as error:
+                return _problem(error.status, str(error))
             return to_starlette_response(await run_in_threadpool(slack.dispatch, bolt_request))
 
     return app
-
-
-def _problem(code: int, detail: str) -> Response:
-    return Response(json.dumps({"detail": detail}), status_code=code, media_type="application/json")
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

@@ -1,7 +1,11 @@
-/* Agent console: queue of handed-over sessions, transcript, copilot suggestions, send/accept/reject, close. */
+/* Agent console: queue of handed-over sessions, transcript, copilot suggestions, send/accept/reject, close.
+ * The agent types the token once; it lives in this tab's sessionStorage and travels only in the Authorization
+ * header, never in a URL (URLs end up in logs, history and Referer headers). */
 (function () {
   "use strict";
-  var token = (location.hash.match(/token=([^&]+)/) || [])[1] || sessionStorage.getItem("shopassist-agent-token");
+  var token = sessionStorage.getItem("shopassist-agent-token");
+  var queuePage = 50;
+  var poller = null;
   var current = null;     // session id on screen
   var suggestion = null;  // copilot suggestion on screen
   var $ = function (id) { return document.getElementById(id); };
@@ -49,16 +53,21 @@
 
   function open() {
     sessionStorage.setItem("shopassist-agent-token", token);
-    history.replaceState(null, "", location.pathname);
+    $("token").value = "";
     $("login").hidden = true;
     $("console").hidden = false;
     refreshQueue();
-    setInterval(refreshQueue, 3000);
+    clearInterval(poller);
+    poller = setInterval(refreshQueue, 3000);
   }
 
+  // The longest-waiting conversations first, one page of them; the count says how many wait in all.
   function refreshQueue() {
-    return call("GET", "/api/agent/queue").then(function (entries) {
+    return call("GET", "/api/agent/queue?limit=" + queuePage).then(function (page) {
+      var entries = page.entries;
       $("queue-empty").hidden = entries.length > 0;
+      $("queue-count").textContent = page.total > entries.length
+        ? "Showing " + entries.length + " of " + page.total + " waiting." : "";
       $("queue").replaceChildren.apply($("queue"), entries.map(function (entry) {
         return el("li", {}, [el("button", {
           type: "button", "data-session": entry.session_id, "aria-current": String(entry.session_id === current),
@@ -81,9 +90,23 @@
     }));
   }
 
+  // The whole transcript, a page at a time (the first page may come with the copilot's suggestion).
+  function loadSession(sessionId, suggest, collected) {
+    var path = "/api/agent/sessions/" + encodeURIComponent(sessionId) + "?suggest=" + suggest +
+      "&after=" + collected.length;
+    return call("GET", path).then(function (data) {
+      data.messages = collected.concat(data.messages);
+      if (data.messages.length >= data.total || data.messages.length === collected.length) return data;
+      return loadSession(sessionId, false, data.messages).then(function (rest) {
+        rest.suggestion = data.suggestion;
+        return rest;
+      });
+    });
+  }
+
   // The periodic refresh only needs new messages; the suggestion is computed when a conversation is opened.
   function reloadTranscript() {
-    return call("GET", "/api/agent/sessions/" + encodeURIComponent(current) + "?suggest=false").then(function (data) {
+    return loadSession(current, false, []).then(function (data) {
       renderTranscript(data.messages);
     });
   }
@@ -91,7 +114,7 @@
   function show(sessionId) {
     current = sessionId;
     status("Loading " + sessionId + "…");
-    return call("GET", "/api/agent/sessions/" + encodeURIComponent(sessionId)).then(function (data) {
+    return loadSession(sessionId, true, []).then(function (data) {
       renderTranscript(data.messages);
       renderSuggestion(data.suggestion);
       status("");

@@ -23,6 +23,7 @@
     return node;
   }
 
+  // Errors carry the HTTP status; every error body is {"detail": "…", "errors": […]}.
   function request(method, path, body) {
     return fetch(api + path, {
       method: method,
@@ -31,7 +32,13 @@
     }).then(function (response) {
       if (response.status === 204) return null;
       return response.json().then(function (data) {
-        if (!response.ok) throw new Error(data.detail || response.statusText);
+        if (!response.ok) {
+          var error = new Error(response.status === 429
+            ? "you are sending messages too fast; try again in " + response.headers.get("Retry-After") + " s"
+            : data.detail || response.statusText);
+          error.status = response.status;
+          throw error;
+        }
         return data;
       });
     });
@@ -94,12 +101,18 @@
     }
   });
 
+  // Only the server makes session ids: a saved one it no longer knows (404) is dropped for a new one.
   function start() {
     if (sessionId) return Promise.resolve();
     var saved = sessionStorage.getItem(storageKey);
     if (saved) {
       sessionId = saved;
-      return sync(true);
+      return sync(true).catch(function (error) {
+        if (error.status !== 404) return;
+        sessionId = null;
+        sessionStorage.removeItem(storageKey);
+        return start();
+      });
     }
     return request("POST", "/api/sessions").then(function (data) {
       sessionId = data.session_id;
@@ -192,7 +205,8 @@
     handoff = on;
   }
 
-  // Messages the customer cannot know of yet (a person's replies), or the whole transcript after a reload.
+  // Messages the customer cannot know of yet (a person's replies), or the whole transcript after a reload,
+  // page by page. A reload's failure goes to the caller (start); a poll's is retried by the next poll.
   function sync(replay) {
     return request("GET", "/api/sessions/" + sessionId + "/messages?after=" + seen).then(function (data) {
       data.messages.forEach(function (message) {
@@ -202,7 +216,8 @@
       });
       seen += data.messages.length;
       setHandoff(data.handoff);
-    }).catch(function () { /* the next poll tries again */ });
+      if (data.messages.length && seen < data.total) return sync(replay);
+    }).catch(function (error) { if (replay) throw error; });
   }
 
   function busy(on) {
@@ -230,6 +245,8 @@
     chips.replaceChildren();
     return start().then(function () {
       return deliver(request("POST", "/api/sessions/" + sessionId + "/messages", { text: text }));
+    }, function (error) {  // no session could be started (e.g. 429: too many new conversations)
+      say("assistant", "Sorry, something went wrong: " + error.message);
     });
   }
 
