@@ -89,6 +89,8 @@ def start_server(data_dir: Path, port: int, slack_api: str) -> subprocess.Popen[
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_BOT_TOKEN": "xoxb-benchmark",
         "SHOPASSIST_SLACK_API_URL": slack_api,
+        # Every simulated customer comes from this one address: the per-address limits would throttle them.
+        "SHOPASSIST_RATE_LIMITING": "false",
     }
     command = [str(Path(sys.executable).with_name("shopassist")), "serve", "--port", str(port)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
