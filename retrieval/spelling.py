@@ -59,14 +59,13 @@ class CatalogSpeller:
     def __init__(self, word_counts: Counter[str], *, is_known: Callable[[str], bool] = is_english_word) -> None:
         self._counts = word_counts
         self._is_known = is_known
-        self._by_deletion: dict[str, str] = {}
-        for word, count in word_counts.items():
+        # Every word under each of its deletions: "hoe" leads to "hose" as well as to the commoner "home".
+        self._by_deletion: dict[str, list[str]] = {}
+        for word in word_counts:
             if len(word) < _SHORTEST_CORRECTED - 1 or not word.isalpha():
                 continue
             for deleted in _deletes(word, 2 if len(word) >= _SHORTEST_TWO_EDITS - 1 else 1):
-                best = self._by_deletion.get(deleted)
-                if best is None or word_counts[best] < count:
-                    self._by_deletion[deleted] = word
+                self._by_deletion.setdefault(deleted, []).append(word)
         self._correct_word = functools.lru_cache(maxsize=65_536)(self._correction)
 
     @classmethod
@@ -111,7 +110,7 @@ class CatalogSpeller:
         distances = {
             candidate: distance
             for deleted in _deletes(word, edits)
-            if (candidate := self._by_deletion.get(deleted)) is not None
-            and (distance := _edit_distance(candidate, word)) <= edits
+            for candidate in self._by_deletion.get(deleted, ())
+            if (distance := _edit_distance(candidate, word)) <= edits
         }
         return min(distances, key=lambda c: (distances[c], -self._counts[c], c), default=None)

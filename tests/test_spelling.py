@@ -32,6 +32,12 @@ def test_swapped_letters_are_one_edit() -> None:
     assert speller.correct("cordless dirll") == "cordless drill"
 
 
+def test_a_rarer_word_one_edit_away_wins_over_commoner_words_two_edits_away() -> None:
+    """ "hsoe" and "home" share "hoe" after one deletion each; "home" is commoner, but two edits from "hsoe"."""
+    speller = CatalogSpeller.from_texts(["Home Decorators house number", "Home and house decor"] * 5 + ["Garden hose"])
+    assert speller.correct("50 ft garden hsoe") == "50 ft garden hose"
+
+
 def test_everyday_english_words_are_never_turned_into_catalog_words() -> None:
     speller = CatalogSpeller.from_texts(["Cooking pot", "Cooking oil 1 l"])
     assert speller.correct("looking for a cookng pot") == "looking for a cooking pot"
