@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 # A message sharing this share of its words with a title, and of the title's words, names that product.
 _TITLE_MATCH = 0.8
-_TITLE_CANDIDATES = 3
+_TITLE_CANDIDATES = 20  # retrieval ranks a long title typed whole below shorter ones sharing its words
+_SHORT_TITLE = 3  # words; a shorter title names its product only when typed as it stands
 # After this many unanswered turns in a row the assistant hands over instead of declining again.
 _MISSES_BEFORE_HANDOFF = 2
 # Words that carry no product meaning: a request made only of them is too vague to search.
@@ -181,11 +182,14 @@ class Dialogue:
         return self.store.faq.answer(self.text)
 
     def is_title(self, title: str) -> bool:
-        """Most of the message's words are the title's, and most of the title's are the message's."""
+        """Most of the message's words are the title's, and most of the title's are the message's; a title of two
+        words ("Butter Cookies", "Zucchini - Green") only as it stands."""
         said = set(words(self.corrected))
         named = set(words(title))
+        if len(named) < _SHORT_TITLE:
+            return len(named) > 1 and said == named
         shared = len(said & named)
-        return len(named) >= 3 and shared >= _TITLE_MATCH * len(named) and shared >= _TITLE_MATCH * len(said)
+        return shared >= _TITLE_MATCH * len(named) and shared >= _TITLE_MATCH * len(said)
 
     def says_only_catalog_words(self) -> bool:
         """Every word saying what is wanted is one the catalog's titles use ("peanut butter", "poha or upma")."""
@@ -193,10 +197,10 @@ class Dialogue:
         return bool(said) and all(self.assistant.lexicon().knows(word) for word in said)
 
     def typed_a_title(self) -> bool:
-        """Whether the message is a product's title as the catalog writes it (one of its best full-text matches:
-        listings that share most words, "Body Wash - Nourish" and "Body Wash & Shower Gel - Nourish", tie)."""
-        best = [product_id for product_id, _ in self.store.products.lexical(self.corrected, _TITLE_CANDIDATES)]
-        return any(self.is_title(product.title) for product in self.store.products.get(best).values())
+        """Whether the message is a product's title as the catalog writes it: one of its best matches (full text
+        alone ranks short titles sharing a few words, "Orange Shower Gel", above a long one typed whole)."""
+        best = self.store.products.search(self.corrected, None, _TITLE_CANDIDATES)
+        return any(self.is_title(hit.product.title) for hit in best)
 
     def catalog_words(self, text: str) -> list[str]:
         """The words of ``text`` that say what is wanted and that the catalog's listings use, in order."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from assistant._dialogue import MODEL_NUMBER, VAGUE, Dialogue, product_card, request_words
 from assistant.answers import money, reason_for
-from assistant.ledger import Constraints, refined
+from assistant.ledger import Constraints, mentions, refined
 from assistant.slots import alternatives, without_specs
 from assistant.turn import Intent, ProductCard, Turn
 from recommender import RankedProduct, RankingContext
@@ -129,7 +129,10 @@ class ProductSearch:
         """
         products = self.store.products
         evidence = products.search(query, None, _EVIDENCE_HITS)
-        pinned = next((hit.product for hit in evidence if self.names_product(hit)), None)
+        # The listing whose title the message is, word for word ("Butter Cookies", not "Cookies - Butter"), first.
+        typed = words(self.dialogue.corrected)
+        pinned = next((hit.product for hit in evidence if words(hit.product.title) == typed), None)
+        pinned = pinned or next((hit.product for hit in evidence if self.names_product(hit)), None)
         self.pinned = pinned.id if pinned is not None else None
         lexicon = self.assistant.lexicon()
         doubtful = [brand for brand in ledger.brand if brand not in previous.brand and lexicon.ambiguous_brand(brand)]
@@ -145,8 +148,15 @@ class ProductSearch:
             ledger = dataclasses.replace(ledger, brand=kept)
         named = self.request.named_categories
         if pinned is not None:
-            # Its title says what it is and who makes it: "Toothpaste - Active Salt, Neem" is not by Neem.
-            return dataclasses.replace(ledger, category=[], brand=[b for b in ledger.brand if b == pinned.brand])
+            # Its title says what it is and who makes it: "Toothpaste - Active Salt, Neem" is not by Neem, and the
+            # "no" of "No Gas Body Deodorant" is part of a name, not an exclusion.
+            title = pinned.title
+            return dataclasses.replace(
+                ledger,
+                category=[],
+                brand=[brand for brand in ledger.brand if brand == pinned.brand],
+                exclude_keywords=[word for word in ledger.exclude_keywords if not mentions(title, word)],
+            )
         if not named:
             return ledger
         if ledger.brand:

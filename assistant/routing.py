@@ -97,10 +97,13 @@ def route(facts: RoutingFacts) -> Intent:
         return "handoff"
     intent = facts.predicted
     names_goods = facts.names_products or facts.model_number or facts.product_title or facts.asks_for_goods
-    if intent in ("out_of_scope", "smalltalk", "faq", "handoff") and (
-        facts.product_title or (facts.model_number and not facts.faq_score)
+    if facts.product_title or (
+        intent in ("out_of_scope", "smalltalk", "faq", "handoff", "order_status")
+        and facts.model_number
+        and not facts.faq_score
     ):
-        # A product's title ("Detergent Powder - Stain Care") names that product, whatever else its words suggest.
+        # A product's title ("Detergent Powder - Stain Care", "Xbox Game Pass Core … Digital Download") names that
+        # product, whatever else its words suggest.
         return "product_search"
     if intent in ("out_of_scope", "smalltalk") and names_goods:
         return "product_search"

@@ -22,6 +22,8 @@ _RESULTS = {"cards": 5, "ledger_active": True}
         # A product's title typed as it is: a catalog lookup, whatever the classifier thought.
         (RoutingFacts("out_of_scope", product_title=True), "product_search"),
         (RoutingFacts("handoff", product_title=True), "product_search"),
+        (RoutingFacts("order_status", product_title=True), "product_search"),
+        (RoutingFacts("order_status", model_number=True), "product_search"),
         (RoutingFacts("handoff", product_title=True, wants_person=True), "handoff"),
         (RoutingFacts("out_of_scope", catalog_words=True), "product_search"),
         # Asking for a person in so many words hands over, whatever else the message resembles.
