@@ -139,7 +139,7 @@ class Dialogue:
             names_products=bool(constraints.category or constraints.brand),
             new_category=bool(constraints.category and constraints.category != self.state.ledger.category),
             model_number=MODEL_NUMBER.search(self.text) is not None,
-            product_title=self.typed_a_title(),
+            product_title=self.typed_a_title,
             catalog_words=self.says_only_catalog_words(),
             references=len(self.request.reference),
             question=is_question(self.text),
@@ -196,6 +196,7 @@ class Dialogue:
         said = self.content_words(self.corrected)
         return bool(said) and all(self.assistant.lexicon().knows(word) for word in said)
 
+    @functools.cached_property
     def typed_a_title(self) -> bool:
         """Whether the message is a product's title as the catalog writes it: one of its best matches (full text
         alone ranks short titles sharing a few words, "Orange Shower Gel", above a long one typed whole)."""

@@ -68,7 +68,13 @@ class ProductSearch:
                 return self.clarify()
         query = query.strip() or self.text
         head = _head_noun(query) if intent == "product_search" else None
-        if head is not None and not self.resembles(head) and not self.store.products.speller().knows(head):
+        if (
+            head is not None
+            and not self.resembles(head)
+            and not self.store.products.speller().knows(head)
+            and not self.dialogue.typed_a_title
+        ):
+            # A product's title with a typo ("Sny 85" Class … LED LCD TV") names that product, not a "sny".
             return self.not_carried(head)
         ledger = self.settle(query, ledger, previous if intent == "refine" else Constraints())
         ranked = self.find(query, ledger)
