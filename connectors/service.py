@@ -7,8 +7,10 @@ goes back out through the channel the customer is on.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -58,6 +60,7 @@ def _message(message: BaseMessage) -> Message:
     turn = message.additional_kwargs.get("turn")
     return Message(role="assistant", text=text, turn=Turn.model_validate(turn) if turn else None)
 
+_READINESS_QUERY = "ready"  # any words will do: the probe is that a search runs end to end
 
 class ShopService:
     """An assistant with its logs, the agents' queue, the web session ids it issued, and a delivery per channel
@@ -70,8 +73,11 @@ class ShopService:
         copilot: Copilot | None = None,
         *,
         web_sessions: IssuedSessions | None = None,
+        data_dir: Path | None = None,
     ) -> None:
+        """``data_dir``: where the service's conversations, events and sessions are written (None: in memory)."""
         self.assistant = assistant
+        self.data_dir = data_dir
         self.events = events
         self.copilot = copilot or Copilot(assistant)
         self.web_sessions = web_sessions or IssuedSessions.ephemeral()
@@ -89,7 +95,9 @@ class ShopService:
             conversations=ConversationStore.persistent(settings.data_dir),
             phraser=phraser_from_settings(settings.chat_model),
         )
-        return cls(assistant, events, web_sessions=IssuedSessions.persistent(settings.data_dir))
+        return cls(
+            assistant, events, web_sessions=IssuedSessions.persistent(settings.data_dir), data_dir=settings.data_dir
+        )
 
     def deliver_with(self, channel: str, delivery: Delivery) -> None:
         """How agents' messages reach customers of ``channel`` (web customers read their transcript instead)."""
@@ -155,6 +163,22 @@ class ShopService:
         started = time.perf_counter()
         self.assistant.preview("warm-up", "a laptop")
         logger.info("warmed up in %.1f s", time.perf_counter() - started)
+
+    def readiness_problems(self) -> list[str]:
+        """What keeps the service from answering customers now: a product search that fails, a data dir it
+        cannot write (full, read-only or gone). Empty when ready."""
+        problems = []
+        try:
+            self.assistant.store.products.search(_READINESS_QUERY, k=1)
+        except Exception as error:  # any failure at all means not ready; the probe reports it rather than raising
+            problems.append(f"product search fails: {type(error).__name__}: {error}")
+        if self.data_dir is not None:
+            try:
+                with tempfile.TemporaryFile(dir=self.data_dir, prefix=".readiness-"):
+                    pass
+            except OSError as error:
+                problems.append(f"cannot write to the data dir {self.data_dir}: {error.strerror or error}")
+        return problems
 
     def prepare_ranker(self, stop: Callable[[], bool] = lambda: False) -> None:
         """Let the ranker precompute its per-product work for the whole catalog (may take minutes on a large

@@ -5,8 +5,10 @@ headers, a streamed reply that failed silently."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -293,3 +295,41 @@ def test_a_stream_whose_reply_fails_ends_with_an_error_event(
     assert "could not answer" in events[-1][1]["detail"] and "disk full" not in events[-1][1]["detail"]
     plain = http.post(f"/api/sessions/{session}/messages", json={"text": "a laptop"})
     assert plain.status_code == 500 and _is_problem(plain)["detail"] == "internal error"
+
+
+def _readiness_after_warm_up(http: httpx.Client) -> httpx.Response:
+    """/readyz once the warm-up is over (it says "warming up" until then)."""
+    for _ in range(600):
+        response = http.get("/readyz")
+        if response.json()["problems"] != ["warming up"]:
+            return response
+        threading.Event().wait(0.5)
+    raise AssertionError("the server never finished warming up")
+
+
+def test_readiness_is_a_real_search_and_a_write_to_the_data_dir(demo_store: Store, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    service = scripted_service(demo_store)
+    service.data_dir = data_dir
+    with served(service) as http:
+        ready = _readiness_after_warm_up(http)
+        assert ready.status_code == 200 and ready.json() == {"ready": True, "problems": []}
+        data_dir.rmdir()  # the disk the data dir was on is gone: nothing can be written
+        gone = http.get("/readyz")
+        assert gone.status_code == 503
+        assert gone.json()["ready"] is False
+        assert any(str(data_dir) in problem for problem in gone.json()["problems"]), gone.json()
+
+
+def test_a_failed_warm_up_leaves_readiness_to_what_works_now(
+    demo_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = scripted_service(demo_store)
+
+    def failing_warm_up() -> None:
+        raise RuntimeError("the model could not load")
+
+    monkeypatch.setattr(service, "warm_up", failing_warm_up)
+    with served(service) as http:
+        assert _readiness_after_warm_up(http).json() == {"ready": True, "problems": []}

@@ -73,6 +73,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class Readiness(BaseModel):
+    ready: bool
+    problems: list[str] = Field(default_factory=list, description="What fails now; empty when ready.")
+
+
 class NewSession(BaseModel):
     session_id: str
 
@@ -201,7 +206,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         def warm() -> None:
-            service.warm_up()
+            try:
+                service.warm_up()
+            except Exception:  # the server still serves; /readyz reports what fails, live
+                logger.exception("warm-up failed")
             ready.set()
             # Serving already works: product vectors not ready yet are encoded on their first turn.
             service.prepare_ranker(stopping.is_set)
@@ -291,10 +299,12 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])
-    def readiness(response: Response) -> dict[str, bool]:
-        if not ready.is_set():
+    def readiness(response: Response) -> Readiness:
+        """A real product search and a write to the data dir, each time; 503 with the problems while either fails."""
+        problems = service.readiness_problems() if ready.is_set() else ["warming up"]
+        if problems:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"ready": ready.is_set()}
+        return Readiness(ready=not problems, problems=problems)
 
     # --- customers -------------------------------------------------------------------------------
 
