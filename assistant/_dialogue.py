@@ -58,8 +58,12 @@ def _non_content_words() -> frozenset[str]:
 
 
 def _says_what_is_wanted(word: str) -> bool:
-    """Not a number, and neither grammar nor request words ("ones" is "one")."""
-    return word.isalpha() and word not in _non_content_words() and singular(word) not in _non_content_words()
+    """Has a letter ("4k" does, "500" does not), and is neither a grammar nor a request word ("ones" is "one")."""
+    return (
+        any(char.isalpha() for char in word)
+        and word not in _non_content_words()
+        and singular(word) not in _non_content_words()
+    )
 
 
 def request_words(text: str) -> set[str]:

@@ -165,11 +165,21 @@ class ProductSearch:
             )
         if not named:
             return ledger
-        if ledger.brand:
-            evidence = products.search(query, SearchFilters(brands=tuple(ledger.brand)), _EVIDENCE_HITS)
-        # The shelves of the listings that say all the customer said ("sunflower oil" is on the edible-oils shelf,
-        # not the oils-and-vinegar one); failing those, of retrieval's first hits.
         wanted = self.wanted(query)
+        categories = []
+        if ledger.brand:
+            branded = products.search(query, SearchFilters(brands=tuple(ledger.brand)), _EVIDENCE_HITS)
+            categories = self.supported_categories(named, branded, wanted)
+        # A shelf the brand does not stock ("Dell headphones") is still the one meant: the brand is what gives.
+        categories = categories or self.supported_categories(named, evidence, wanted)
+        return dataclasses.replace(ledger, category=categories)
+
+    def supported_categories(
+        self, named: list[dict[str, float]], evidence: Sequence[ProductHit], wanted: _Wanted
+    ) -> list[str]:
+        """Per alternative, the named category that ``evidence`` shows: the shelves of the listings that say all
+        the customer said ("sunflower oil" is on the edible-oils shelf, not the oils-and-vinegar one), failing
+        those, of retrieval's first hits; the most specifically named, then the best supported."""
         leading = [hit for hit in evidence if wanted.all_said_by(self.dialogue.listing_words(hit.product))] or [
             hit for hit in evidence if min(hit.dense_rank or _NOT_RANKED, hit.lexical_rank or _NOT_RANKED) <= _LEADING
         ]
@@ -177,13 +187,13 @@ class ProductSearch:
         support: dict[str, float] = defaultdict(float)
         for rank, hit in enumerate(evidence, start=1):
             support[hit.product.category] += 1 / rank
-        categories = []
+        categories: list[str] = []
         for alternative in named:
             supported = shown & set(alternative)
             best = max(supported, key=lambda c: (alternative[c], support[c]), default=None)
             if best is not None and best not in categories:
                 categories.append(best)
-        return dataclasses.replace(ledger, category=categories)
+        return categories
 
     def names_product(self, hit: ProductHit) -> bool:
         """Whether the message is this product's title (give or take a few words) or its model number."""
@@ -293,7 +303,7 @@ class ProductSearch:
             ("price_max", {"price_max": None, "sort": "price_asc"}),
             ("price_min", {"price_min": None, "sort": "price_desc"}),
             ("keywords", {"keywords": [k for k in ledger.keywords if k not in ledger.specs()]}),
-            ("brand", {"brand": None}),
+            ("brand", {"brand": []}),
             ("exclude_brand", {"exclude_brand": []}),
             ("category", {"category": []}),
         ]

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.ledger import Constraints, mentions
-from assistant.slots import FEATURE_KEYWORDS
 from assistant.turn import ComparisonRow
 from retrieval import Product
 from retrieval.money import format_money
@@ -76,18 +75,25 @@ def _snippet(product: Product, term: str) -> str | None:
 
 def question_terms(question: str, product: Product) -> list[str]:
     """What the customer asks about, minus filler words and words that just name the product."""
-    lowered = question.lower()
-    phrases = [
-        keyword for keyword in FEATURE_KEYWORDS if re.search(rf"(?<![\w-]){re.escape(keyword)}(?![\w-])", lowered)
-    ]
-    covered = {word for phrase in phrases for word in phrase.split()}
     naming = {w.lower() for w in _WORD.findall(f"{product.brand} {product.category}")}
     words = [
         word.lower()
         for word in _WORD.findall(question)
-        if word.lower() not in _STOPWORDS | covered | naming and not word.isdigit()
+        if word.lower() not in _STOPWORDS | naming and not word.isdigit()
     ]
-    return list(dict.fromkeys([*phrases, *words]))
+    # Two words the listing writes together are one term ("noise cancelling", "night vision").
+    listing = product.lexical_text()
+    terms: list[str] = []
+    position = 0
+    while position < len(words):
+        pair = " ".join(words[position : position + 2])
+        if position + 1 < len(words) and mentions(listing, pair):
+            terms.append(pair)
+            position += 2
+        else:
+            terms.append(words[position])
+            position += 1
+    return list(dict.fromkeys(terms))
 
 
 @dataclass(frozen=True)

@@ -19,63 +19,6 @@ from retrieval import BrandMention, CatalogLexicon, CatalogSpeller, is_english_w
 from retrieval.money import AMOUNT, PRICED_AMOUNT, read_amount
 from retrieval.text import function_words
 
-# Feature words worth matching literally in titles and descriptions.
-FEATURE_KEYWORDS = (
-    "4k",
-    "8k",
-    "1080p",
-    "oled",
-    "qled",
-    "hdr",
-    "dolby atmos",
-    "dolby vision",
-    "wireless",
-    "bluetooth",
-    "noise cancelling",
-    "touchscreen",
-    "2-in-1",
-    "waterproof",
-    "hdmi",
-    "usb-c",
-    "wifi 6",
-    "wi-fi 6",
-    "rgb",
-    "curved",
-    "mechanical",
-    "refurbished",
-    "portable",
-    "rtx",
-    "outdoor",
-    "indoor",
-    "night vision",
-    "solar",
-    "mesh",
-    "alexa",
-    "google assistant",
-    "backlit",
-    "gps",
-    "webcam",
-    "microphone",
-    "remote",
-)
-_FEATURE_SPELLINGS = {"noise canceling": "noise cancelling", "touch screen": "touchscreen", "2 in 1": "2-in-1"}
-COLOURS = (
-    "space gray",
-    "rose gold",
-    "black",
-    "white",
-    "silver",
-    "gray",
-    "grey",
-    "red",
-    "blue",
-    "green",
-    "pink",
-    "gold",
-    "purple",
-    "midnight",
-    "starlight",
-)
 _SIZE = re.compile(
     r"(?<![\w./])(\d{2,3}(?:\.\d)?|\d+(?:-\d+)?/\d+)\s*(?:\"|”|''|-?\s*inch(?:es)?\b|-?\s*in\b\.?)", re.I
 )
@@ -327,9 +270,10 @@ def without_specs(text: str, spec_prefixes: frozenset[str]) -> str:
 
 
 def _parse_keywords(text: _Text, spec_prefixes: frozenset[str]) -> tuple[list[str], list[str]]:
-    """(wanted, excluded) spec, feature, colour and size keywords; an excluded one follows a negation and is cut."""
-    for spelling, canonical in _FEATURE_SPELLINGS.items():
-        text.value = re.sub(rf"\b{re.escape(spelling)}\b", canonical, text.value, flags=re.I)
+    """(wanted, excluded) specs: sizes, measures and the catalog's spec words with a number ("55 inch", "500 ml",
+    "RTX 4070"); an excluded one follows a negation and is cut. Other words the customer wants ("wireless",
+    "red", "crunchy") stay in the query: the search requires them of the cards by how telling they are in
+    this catalog (``assistant._search``), without a word list."""
     found: list[tuple[int, int, str]] = []
 
     def add(matches: Iterable[re.Match[str]], render: Callable[[re.Match[str]], str]) -> None:
@@ -342,9 +286,6 @@ def _parse_keywords(text: _Text, spec_prefixes: frozenset[str]) -> tuple[list[st
     add(_MEASURE.finditer(text.value), lambda m: f"{m.group(1)}{_UNIT_OF[m.group(2).lower()]}")
     prefixed = (m for m in _PREFIXED_SPEC.finditer(text.value) if m.group(1).lower() in spec_prefixes)
     add(prefixed, lambda m: f"{m.group(1).lower()} {m.group(2).lower()}")
-    for keyword in (*FEATURE_KEYWORDS, *COLOURS):
-        pattern = re.compile(rf"(?<![\w-]){re.escape(keyword)}(?![\w-])", re.I)
-        add(pattern.finditer(text.value), lambda _, k=keyword: "wifi 6" if k == "wi-fi 6" else k)  # type: ignore[misc]
     negations = {m.end(): m.start() for m in _NEGATION.finditer(text.value)}
     wanted: list[str] = []
     excluded: list[tuple[int, int, str]] = []
@@ -404,8 +345,9 @@ def parse_request(
             continue
         # "shampoo without sulphate", "no onion": a word the catalog uses is one the cards must not mention.
         word = re.match(r"\s*([a-z][a-z'-]+)", following, re.I)
-        if word and lexicon.knows(word.group(1).lower()) and word.group(1).lower() not in _never_excluded():
-            constraints.exclude_keywords.insert(0, word.group(1).lower())
+        negated = word.group(1).lower() if word else ""
+        if word and (lexicon.knows(negated) or is_english_word(negated)) and negated not in _never_excluded():
+            constraints.exclude_keywords.insert(0, negated)
             rest.value = rest.value[: negation.start()] + " " + rest.value[negation.end() + word.end() :]
     hints: list[str] = []
     if not reference:

@@ -60,7 +60,9 @@ def _message(message: BaseMessage) -> Message:
     turn = message.additional_kwargs.get("turn")
     return Message(role="assistant", text=text, turn=Turn.model_validate(turn) if turn else None)
 
+
 _READINESS_QUERY = "ready"  # any words will do: the probe is that a search runs end to end
+
 
 class ShopService:
     """An assistant with its logs, the agents' queue, the web session ids it issued, and a delivery per channel

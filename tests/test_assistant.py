@@ -11,7 +11,8 @@ def test_product_request_gets_ranked_grounded_cards(loaded_store: Store) -> None
     turn = Assistant(loaded_store).reply("s1", "a 4k tv under $500")
     assert turn.intent == "product_search"
     assert turn.products and all(card.category == "TVs" and card.price <= 500 for card in turn.products)
-    assert turn.constraints == ["TVs", "4k", "under $500"]
+    assert turn.constraints == ["TVs", "under $500"]
+    assert all("4K" in card.title for card in turn.products), "a word the customer wants is said by every card"
     assert turn.ranker_version == "baseline-1"
     for card in turn.products:
         assert "under $500" in card.reason
@@ -43,6 +44,14 @@ def test_impossible_constraints_name_the_culprit_and_offer_the_nearest_alternati
     prices = [card.price for card in turn.products]
     assert prices and prices == sorted(prices), "the nearest alternatives to a price cap are the cheapest ones"
     assert all(card.category == "TVs" for card in turn.products)
+
+
+def test_a_brand_that_rules_everything_out_is_relaxed_and_named(loaded_store: Store) -> None:
+    """The fixture's Dell makes laptops only: Dell headphones keep the headphones and drop the brand."""
+    turn = Assistant(loaded_store).reply("s1", "Dell headphones")
+    assert turn.relaxed == ["brand"]
+    assert "“Dell” rules everything out" in turn.text
+    assert turn.products and all(card.category == "Headphones" for card in turn.products)
 
 
 def test_when_nothing_at_all_matches_the_reply_says_so(loaded_store: Store) -> None:
