@@ -4,7 +4,8 @@ Embedded Chroma keeps its index in each process's memory: a second process writi
 ingest under a running server) leaves the server failing every search until it restarts. So every process
 that opens a data dir's embedded Chroma holds a shared lock on it, and a write needs the lock alone. The
 locks are the operating system's (``flock``): a process that dies, ``kill -9`` included, holds none.
-A Chroma server (``SHOPASSIST_CHROMA_URL``) serves many processes itself and needs no lock.
+A Chroma server (``SHOPASSIST_CHROMA_URL``) serves many processes itself and needs no lock; its client gets a
+time limit on every request and names the server when it cannot reach it (:func:`bounded_server_client`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from retrieval.errors import DataDirBusyError
+from retrieval.errors import DataDirBusyError, RetrievalError
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
 LOCK_FILE_NAME = "writer.lock"
+# A search answers in milliseconds; one ingest write carries up to 2,000 vectors to a possibly busy server.
+SERVER_REQUEST_TIMEOUT_S = 60.0
 
 
 class DataDirLock:
@@ -137,3 +140,36 @@ class ChromaAccess:
             if self._lock is not None and self._client is not None:
                 self._lock.release()
             self._client = None
+
+
+def bounded_server_client(client: ClientAPI, url: str, timeout_s: float) -> ClientAPI:
+    """``client`` (a Chroma ``HttpClient``) with every request limited to ``timeout_s`` and failing as a
+    :class:`RetrievalError` that names the server.
+
+    Chroma's HTTP client waits forever (``timeout=None``) and lets ``httpx`` errors through, so a stopped server
+    surfaced as a bare ``ConnectError`` and a frozen one hung every request thread. Chroma offers no setting for
+    either; every request of its HTTP client goes through its ``httpx.Client``'s ``request``, which is wrapped here.
+    The connection pool reconnects by itself, so the same client serves again once the server is back.
+    """
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if not isinstance(session, httpx.Client):
+        raise RetrievalError(
+            "this chromadb version's HttpClient keeps no httpx session where shopassist expects it "
+            "(client._server._session); install the chromadb version pyproject.toml names"
+        )
+    session.timeout = httpx.Timeout(timeout_s)
+    send = session.request
+
+    def request(*args: Any, **kwargs: Any) -> httpx.Response:
+        try:
+            return send(*args, **kwargs)
+        except httpx.TransportError as error:
+            raise RetrievalError(
+                f"the Chroma server at {url} is unreachable ({type(error).__name__}: {error}); "
+                "searches and ingests resume once it answers again"
+            ) from error
+
+    session.request = request  # type: ignore[method-assign]
+    return client

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from retrieval._chroma_access import ChromaAccess, DataDirLock
+from retrieval._chroma_access import SERVER_REQUEST_TIMEOUT_S, ChromaAccess, DataDirLock, bounded_server_client
 from retrieval._database import CatalogDatabase
 from retrieval._document_index import DocumentIndex, model_meta_key
 from retrieval.embeddings import Embedder, Vectors, embedder_from_settings
@@ -182,8 +182,20 @@ class Store:
         return cls._build(settings, CatalogDatabase(None), ChromaAccess(client), embedder, prefix)
 
     @classmethod
-    def http(cls, url: str, *, settings: Settings | None = None, embedder: Embedder | None = None) -> Store:
-        """Vectors on a Chroma server (the scale-out path); the SQLite catalog stays in the data dir."""
+    def http(
+        cls,
+        url: str,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        request_timeout_s: float = SERVER_REQUEST_TIMEOUT_S,
+    ) -> Store:
+        """Vectors on a Chroma server (the scale-out path); the SQLite catalog stays in the data dir.
+
+        Many processes may share the server and the data dir: an ingest in one shows in the others' next search.
+        A server that cannot be reached within ``request_timeout_s`` fails the search or ingest with a
+        ``RetrievalError`` naming it, and the same store works again once the server is back.
+        """
         settings = settings or Settings()
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -192,12 +204,16 @@ class Store:
         def client() -> ClientAPI:
             import chromadb
 
-            return chromadb.HttpClient(
-                host=parsed.hostname or "",
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=_chroma_settings(),  # type: ignore[arg-type]
-            )
+            try:
+                opened = chromadb.HttpClient(
+                    host=parsed.hostname or "",
+                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                    ssl=parsed.scheme == "https",
+                    settings=_chroma_settings(),  # type: ignore[arg-type]
+                )
+            except ValueError as error:  # how chromadb reports a server it cannot reach while opening
+                raise RetrievalError(f"cannot open the Chroma server at {url}: {error}") from error
+            return bounded_server_client(opened, url, request_timeout_s)
 
         return cls._build(
             settings,

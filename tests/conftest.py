@@ -125,3 +125,15 @@ def rupee_store(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
     ingest_faq(store, FIXTURES / "faq.yaml")
     yield store
     store.close()
+
+
+from tests.chroma_server import ChromaServer  # noqa: E402  (appended with the fixture that needs it)
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    """A real Chroma server (`chroma run`) on loopback, shared by the tests of one module."""
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    server.start()
+    yield server
+    server.stop()
