@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from connectors.conversations import scripted_service
@@ -137,3 +140,18 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
     server.start()
     yield server
     server.stop()
+
+
+def stream_events(http: httpx.Client, session: str, text: str) -> list[tuple[str, Any]]:
+    """The server-sent events of one streamed turn, as (event name, data) pairs; the stream must be a 200."""
+    events: list[tuple[str, Any]] = []
+    with http.stream("POST", f"/api/sessions/{session}/stream", json={"text": text}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    return events

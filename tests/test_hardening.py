@@ -18,7 +18,7 @@ from connectors.conversations import scripted_service
 from connectors.service import ShopService
 from connectors.web import BackgroundServer, create_app
 from retrieval import Settings, Store
-from tests.conftest import AGENT_TOKEN
+from tests.conftest import AGENT_TOKEN, stream_events
 
 AGENT = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 JSON = {"Content-Type": "application/json"}
@@ -55,19 +55,6 @@ def _is_problem(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"detail", "errors"} and isinstance(body["detail"], str) and body["detail"]
     return dict(body)
-
-
-def _stream_events(http: httpx.Client, session: str, text: str) -> list[tuple[str, Any]]:
-    events: list[tuple[str, Any]] = []
-    with http.stream("POST", f"/api/sessions/{session}/stream", json={"text": text}) as response:
-        assert response.status_code == 200
-        name = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
 
 
 # --- finding 4: JSON that parses but cannot be encoded ------------------------------------------------------
@@ -276,7 +263,7 @@ def test_the_console_reads_no_token_from_its_url(http: httpx.Client) -> None:
 
 
 def test_a_309_digit_price_streams_a_turn(http: httpx.Client) -> None:
-    events = _stream_events(http, _session(http), "tv under $" + "9" * 309)
+    events = stream_events(http, _session(http), "tv under $" + "9" * 309)
     assert [name for name, _ in events][-1] == "turn"
     assert "price_max" not in events[-1][1]["slots"]
 
@@ -290,7 +277,7 @@ def test_a_stream_whose_reply_fails_ends_with_an_error_event(
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(shared_service, "message", broken)
-    events = _stream_events(http, session, "a laptop")
+    events = stream_events(http, session, "a laptop")
     assert [name for name, _ in events] == ["typing", "error"]
     assert "could not answer" in events[-1][1]["detail"] and "disk full" not in events[-1][1]["detail"]
     plain = http.post(f"/api/sessions/{session}/messages", json={"text": "a laptop"})

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.service import ShopService
 from connectors.web import BackgroundServer
-from tests.conftest import AGENT_TOKEN
+from tests.conftest import AGENT_TOKEN, stream_events
 
 AGENT = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 
@@ -81,17 +81,7 @@ def test_customers_only_read_their_own_transcript(http: httpx.Client) -> None:
 
 
 def test_stream_sends_typing_deltas_and_the_turn(http: httpx.Client) -> None:
-    events: list[tuple[str, Any]] = []
-    with http.stream(
-        "POST", f"/api/sessions/{_session(http)}/stream", json={"text": "what is your return policy?"}
-    ) as r:
-        assert r.headers["content-type"].startswith("text/event-stream")
-        name = ""
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
+    events = stream_events(http, _session(http), "what is your return policy?")
     names = [name for name, _ in events]
     assert names[0] == "typing" and names[-1] == "turn" and "delta" in names
     turn = events[-1][1]
