@@ -757,3 +757,8 @@ def main() -> None:
     except (RetrievalError, RecommenderError, AssistantError, ConnectorError) as error:
         err_console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from error
+    except OSError as error:  # a data dir that is read-only, full, or not a folder: one line naming the path
+        where = f": {error.filename}" if error.filename else ""
+        message = f"cannot use the data dir{where}: {error.strerror or error}"
+        err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+        raise SystemExit(1) from error

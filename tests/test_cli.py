@@ -120,6 +120,22 @@ def test_console_script_prints_a_clear_error_and_exits_1(data_dir: Path, tmp_pat
     assert completed.stdout == ""
 
 
+def test_an_unusable_data_dir_is_one_line_naming_it_not_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    not_a_folder = tmp_path / "data"
+    not_a_folder.write_text("a file where the data dir should be")
+    script = Path(sys.executable).with_name("shopassist")
+    completed = subprocess.run(
+        [str(script), "--data-dir", str(not_a_folder), "ingest", "demo"], capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 1
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot use the data dir") and str(not_a_folder) in lines[0]
+    assert "Traceback" not in completed.stderr
+
+
 def test_each_invocation_opens_the_store_of_its_own_data_dir(tmp_path: Path) -> None:
     for name in ("first", "second"):
         args = ["--data-dir", str(tmp_path / name), "ingest", "products", str(FIXTURES / "products.csv"), *MAP_ARGS]
