@@ -164,8 +164,9 @@ class Dialogue:
     def turn(self, intent: Intent, text: str, **fields: Any) -> Turn:
         return Turn(turn_id=uuid.uuid4().hex, session_id=self.session_id, intent=intent, text=text, **fields)
 
-    def miss(self, intent: Intent, text: str) -> Turn:
-        """A turn the assistant could not answer; repeated misses hand the customer to a person."""
+    def miss(self, intent: Intent, text: str, **fields: Any) -> Turn:
+        """A turn the assistant could not answer (``fields``: what it read, e.g. the slots its text quotes);
+        repeated misses hand the customer to a person."""
         self.state.misses = self._misses_before + 1
         if self.state.misses >= _MISSES_BEFORE_HANDOFF:
             return self.handoff(
@@ -173,7 +174,7 @@ class Dialogue:
                 "they'll see this conversation.",
                 intent,
             )
-        return self.turn(intent, text)
+        return self.turn(intent, text, **fields)
 
     def handoff(self, text: str, intent: Intent = "handoff") -> Turn:
         self.state.handed_over = True

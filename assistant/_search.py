@@ -21,6 +21,7 @@ from assistant.slots import alternatives, without_specs
 from assistant.turn import Intent, ProductCard, Turn
 from recommender import RankedProduct, RankingContext
 from retrieval import Product, ProductHit, SearchFilters, words
+from retrieval.money import priced_amounts
 from retrieval.text import function_words
 
 logger = logging.getLogger(__name__)
@@ -102,7 +103,12 @@ class ProductSearch:
         self.state.shown = [card.id for card in cards]
         self.state.focus = None
         if not cards:
-            return self.dialogue.miss(intent, "\n".join(lines) + "\nTry fewer constraints, or ask for a person.")
+            return self.dialogue.miss(
+                intent,
+                "\n".join(lines) + "\nTry fewer constraints, or ask for a person.",
+                slots=ledger.as_slots(),
+                constraints=described,
+            )
         return self.dialogue.turn(
             intent,
             "\n".join(lines),
@@ -156,12 +162,16 @@ class ProductSearch:
         if pinned is not None:
             # Its title says what it is and who makes it: "Toothpaste - Active Salt, Neem" is not by Neem, and the
             # "no" of "No Gas Body Deodorant" is part of a name, not an exclusion.
+            # So are its figures ("Dyna-Glo 50,000 - 80K LP Heater"), unless the message writes a currency.
             title = pinned.title
+            priced = bool(priced_amounts(self.text, self.assistant.currency))
             return dataclasses.replace(
                 ledger,
                 category=[],
                 brand=[brand for brand in ledger.brand if brand == pinned.brand],
                 exclude_keywords=[word for word in ledger.exclude_keywords if not mentions(title, word)],
+                price_min=ledger.price_min if priced else None,
+                price_max=ledger.price_max if priced else None,
             )
         if not named:
             return ledger
