@@ -151,15 +151,28 @@ class Assistant:
         turn, new_state = _respond(dialogue)
         turn = self._checked(turn, dialogue.text)
         turn = self._logged(turn, dialogue.text, channel)
-        self.conversations.append(
-            dialogue.session_id,
-            [
-                HumanMessage(dialogue.text),
-                AIMessage(turn.text, additional_kwargs={"turn": turn.model_dump(mode="json")}),
-            ],
-            new_state,
-        )
+        try:
+            self.conversations.append(
+                dialogue.session_id,
+                [
+                    HumanMessage(dialogue.text),
+                    AIMessage(turn.text, additional_kwargs={"turn": turn.model_dump(mode="json")}),
+                ],
+                new_state,
+            )
+        except BaseException:
+            # Not in the transcript, so never delivered: the event log must not count it either.
+            self._retracted(turn)
+            raise
         return turn
+
+    def _retracted(self, turn: Turn) -> None:
+        if self.events is None:
+            return
+        try:
+            self.events.retract_turn(turn.turn_id)
+        except sqlite3.Error:
+            logger.warning("could not retract undelivered turn %s from the event store", turn.turn_id, exc_info=True)
 
     def _checked(self, turn: Turn, text: str) -> Turn:
         catalog = self.store.products.get([card.id for card in turn.products])

@@ -125,6 +125,13 @@ class EventStore:
             )
         return impression_ids
 
+    def retract_turn(self, turn_id: str) -> None:
+        """Forget a logged turn and its impressions: its reply never reached the customer (nothing can have been
+        clicked on it), so analytics and training must not count it."""
+        with self._database.transaction() as connection:
+            connection.execute("DELETE FROM impressions WHERE turn_id = ?", (turn_id,))
+            connection.execute("DELETE FROM turns WHERE turn_id = ?", (turn_id,))
+
     def log_action(self, impression_id: str, action: str, *, session_id: str | None = None) -> None:
         """Record what a customer did with a card; with ``session_id``, only that session's impressions count."""
         if action not in ACTIONS:

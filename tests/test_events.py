@@ -1,4 +1,5 @@
 import json
+import sqlite3
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -79,6 +80,23 @@ def test_assistant_logs_impressions_with_positions_and_ranker_version(loaded_sto
     assert rows[0]["click"] == 1 and rows[0]["channel"] == "slack"
     assert events.top_queries(zero_results=True) == [("tv under $5", 1)]
     assert events.ctr_by("position")[0] == (1, 2, 1)  # position 1: one click over two impressions
+
+
+def test_a_reply_that_could_not_be_stored_is_not_counted(loaded_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transcript write fails (a full disk): the customer gets an error, and the event log keeps no trace of
+    a turn nobody saw."""
+    events = EventStore.ephemeral()
+    assistant = Assistant(loaded_store, events=events)
+    delivered = assistant.reply("shopper", "headphones under $300")
+
+    def disk_full(*_: object, **__: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(assistant.conversations, "append", disk_full)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        assistant.reply("shopper", "tvs under $2000")
+    assert [row["turn_id"] for row in events.rows()] == [delivered.turn_id] * len(delivered.products)
+    assert events.top_queries() == [("headphones under $300", 1)]
 
 
 def test_cli_ask_logs_and_events_commands_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
