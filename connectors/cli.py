@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 import uvicorn
 from rich.markup import escape
 from rich.table import Table
+from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from assistant import (
@@ -702,19 +704,25 @@ def test_conversations(
 def serve(
     host: Annotated[str | None, typer.Option(help="Overrides SHOPASSIST_HOST (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides SHOPASSIST_PORT (default 8000).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes answering requests (more use more cores; each loads the models).")
+    ] = 1,
 ) -> None:
     """Serve the demo store page with the chat widget, the agent console, the API and (if configured) Slack."""
     settings = state.settings
     host, port = host or settings.host, port if port is not None else settings.port
-    service = _service()
     token_file: Path | None = None
     if settings.agent_token:
         token = settings.agent_token.get_secret_value()
     else:
         token_file = stored_agent_token(settings.data_dir)
         token = token_file.read_text(encoding="utf-8").strip()
-    slack = create_slack_app(service, settings) if settings.slack_signing_secret else None
-    web = create_app(service, token, settings, slack=slack)
+    if workers == 1:
+        service = _service()
+        slack = create_slack_app(service, settings) if settings.slack_signing_secret else None
+        web = create_app(service, token, settings, slack=slack)
+    else:
+        slack = _prepare_for_workers(token)
     base = f"http://{host}:{port}"
     out_console.print(
         f"\n[bold green]shopassist is serving[/bold green]\n"
@@ -727,7 +735,31 @@ def serve(
         soft_wrap=True,
         highlight=False,
     )
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(web, host=host, port=port, log_level="warning")
+    else:
+        uvicorn.run(
+            "connectors.web.workers:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+        )
+
+
+def _prepare_for_workers(token: str) -> App | None:
+    """What the workers must not each do at once: load the demo data into an empty store, train the intent
+    head, check the Slack settings; then this process lets go of the store and hands its settings to the
+    workers. Returns the checked Slack app (the workers build their own)."""
+    service = _service()
+    service.assistant.intents()
+    slack = create_slack_app(service, state.settings) if state.settings.slack_signing_secret else None
+    service.assistant.store.close()
+    state.store = None
+    os.environ["SHOPASSIST_DATA_DIR"] = str(state.settings.data_dir)
+    os.environ["SHOPASSIST_AGENT_TOKEN"] = token
+    return slack
 
 
 @app.command("slack")

@@ -255,6 +255,52 @@ def test_serve_prints_the_urls_and_where_the_agent_token_is(cli_store: Path, mon
         assert http.post("/slack/events", content="{}", headers={"Content-Type": "application/json"}).status_code == 401
 
 
+def test_serve_with_two_worker_processes_answers_customers(cli_store: Path) -> None:
+    """Two worker processes on one data dir: both read the embedded catalog; conversations are shared files."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = Path(sys.executable).with_name("shopassist")
+    env = {**os.environ, "SHOPASSIST_AGENT_TOKEN": "workers-token", "SHOPASSIST_RATE_LIMITING": "false"}
+    server = subprocess.Popen(
+        [str(script), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as http:
+            for _ in range(600):  # the workers load the models: wait until one says it is ready
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                try:
+                    if http.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.5)
+            children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout
+            assert len(children.split()) >= 2, "uvicorn runs the workers as child processes"
+            for _ in range(6):
+                session = http.post("/api/sessions").json()["session_id"]
+                turn = http.post(f"/api/sessions/{session}/messages", json={"text": "headphones under $300"}).json()
+                assert turn["intent"] == "product_search" and turn["products"], turn
+                assert len(http.get(f"/api/sessions/{session}/messages").json()["messages"]) == 2
+            queue = http.get("/api/agent/queue", headers={"Authorization": "Bearer workers-token"})
+            assert queue.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+
+
 INR_ARGS = ["--map", "id=sku", "--map", "title=name", "--map", "category=dept", "--map", "brand=maker"]
 INR_ARGS += ["--map", "price=mrp", "--map", "rating=stars"]
 
