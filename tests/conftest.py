@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from connectors.service import ShopService
 from connectors.web import BackgroundServer, create_app
 from retrieval import SentenceTransformerEmbedder, Settings, Store, ingest_faq, ingest_products
 from retrieval.embeddings import Vectors
+from tests.chroma_server import ChromaServer
 
 pytest_plugins = ["connectors.pytest_plugin"]
 
@@ -130,9 +132,6 @@ def rupee_store(minilm: SentenceTransformerEmbedder) -> Iterator[Store]:
     store.close()
 
 
-from tests.chroma_server import ChromaServer  # noqa: E402  (appended with the fixture that needs it)
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
     """A real Chroma server (`chroma run`) on loopback, shared by the tests of one module."""
@@ -155,3 +154,13 @@ def stream_events(http: httpx.Client, session: str, text: str) -> list[tuple[str
             elif line.startswith("data: "):
                 events.append((name, json.loads(line.removeprefix("data: "))))
     return events
+
+
+def readiness_after_warm_up(http: httpx.Client) -> httpx.Response:
+    """``/readyz`` once the server's warm-up is over (until then it says "warming up")."""
+    for _ in range(600):
+        response = http.get("/readyz")
+        if response.json()["problems"] != ["warming up"]:
+            return response
+        threading.Event().wait(0.5)
+    raise AssertionError("the server never finished warming up")

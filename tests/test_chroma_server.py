@@ -15,13 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import chromadb
+import httpx
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
+from connectors.conversations import scripted_service
+from connectors.web import BackgroundServer, create_app
 from retrieval import RetrievalError, SentenceTransformerEmbedder, Settings, Store, ingest_products
 from retrieval.models import SearchFilters
 from tests.chroma_server import ChromaServer
-from tests.conftest import FIXTURE_MAPPING, FIXTURES
+from tests.conftest import AGENT_TOKEN, FIXTURE_MAPPING, FIXTURES, readiness_after_warm_up
 
 # A product of a brand the fixture catalog does not have, in the fixture's own columns.
 NEW_PRODUCT_CSV = (
@@ -155,3 +158,21 @@ def test_a_frozen_server_fails_a_search_after_the_time_limit_instead_of_hanging(
         store.products.search("wireless headphones")
     assert _top_ids(store, "wireless headphones")[0] in {"hp-1", "hp-2", "hp-3"}
     store.close()
+
+
+def test_readiness_is_false_while_the_chroma_server_is_down_and_back_after(
+    served_store: Store, chroma_server: ChromaServer
+) -> None:
+    service = scripted_service(served_store)
+    app = create_app(service, AGENT_TOKEN, Settings(rate_limiting=False))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=120.0) as http:
+        ready = readiness_after_warm_up(http)
+        assert ready.status_code == 200, ready.json()
+        chroma_server.stop()
+        try:
+            down = http.get("/readyz")
+            assert down.status_code == 503
+            assert any("product search fails" in problem for problem in down.json()["problems"]), down.json()
+        finally:
+            chroma_server.start()
+        assert http.get("/readyz").json() == {"ready": True, "problems": []}

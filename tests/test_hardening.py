@@ -5,7 +5,6 @@ headers, a streamed reply that failed silently."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from connectors.conversations import scripted_service
 from connectors.service import ShopService
 from connectors.web import BackgroundServer, create_app
 from retrieval import Settings, Store
-from tests.conftest import AGENT_TOKEN, stream_events
+from tests.conftest import AGENT_TOKEN, readiness_after_warm_up, stream_events
 
 AGENT = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 JSON = {"Content-Type": "application/json"}
@@ -284,23 +283,13 @@ def test_a_stream_whose_reply_fails_ends_with_an_error_event(
     assert plain.status_code == 500 and _is_problem(plain)["detail"] == "internal error"
 
 
-def _readiness_after_warm_up(http: httpx.Client) -> httpx.Response:
-    """/readyz once the warm-up is over (it says "warming up" until then)."""
-    for _ in range(600):
-        response = http.get("/readyz")
-        if response.json()["problems"] != ["warming up"]:
-            return response
-        threading.Event().wait(0.5)
-    raise AssertionError("the server never finished warming up")
-
-
 def test_readiness_is_a_real_search_and_a_write_to_the_data_dir(demo_store: Store, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     service = scripted_service(demo_store)
     service.data_dir = data_dir
     with served(service) as http:
-        ready = _readiness_after_warm_up(http)
+        ready = readiness_after_warm_up(http)
         assert ready.status_code == 200 and ready.json() == {"ready": True, "problems": []}
         data_dir.rmdir()  # the disk the data dir was on is gone: nothing can be written
         gone = http.get("/readyz")
@@ -319,4 +308,4 @@ def test_a_failed_warm_up_leaves_readiness_to_what_works_now(
 
     monkeypatch.setattr(service, "warm_up", failing_warm_up)
     with served(service) as http:
-        assert _readiness_after_warm_up(http).json() == {"ready": True, "problems": []}
+        assert readiness_after_warm_up(http).json() == {"ready": True, "problems": []}
