@@ -311,3 +311,55 @@ def test_a_cold_store_opens_one_chroma_client_however_many_requests_come_first()
         thread.join()
     assert len(opened) == 1
     assert len(clients) == 16 and all(client is opened[0] for client in clients)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
+
+
+def test_an_ingest_killed_mid_way_leaves_the_previous_catalog_and_a_sound_database(
+    tmp_path: Path, embedder: CountingEmbedder, products_csv: Path
+) -> None:
+    """kill -9 of `shopassist ingest` while it writes vectors (a synthetic 2,000-row catalog): the catalog
+    before it serves, the database passes SQLite's integrity check, and the same ingest then completes."""
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    data_dir = tmp_path / "data"
+    store = Store.persistent(data_dir, embedder=embedder)
+    ingest_products(store, products_csv, FIXTURE_MAPPING)
+    store.close()
+    big = tmp_path / "big.csv"
+    rows = [f"syn-{i},Synthetic garden hose {i} ft with brass fittings model GH{i:05d},Acme,Hoses,${i % 90 + 9}.99"
+            for i in range(2000)]  # fmt: skip
+    big.write_text("SKU,Name,Maker,Dept,Cost\n" + "\n".join(rows) + "\n")
+    command = [str(Path(sys.executable).with_name("shopassist")), "--data-dir", str(data_dir), "ingest", "products"]
+    command += [str(big), "--map", "id=SKU", "--map", "title=Name", "--map", "brand=Maker", "--map", "category=Dept"]
+    command += ["--map", "price=Cost"]
+    chroma = data_dir / "chroma"
+    before = _folder_bytes(chroma)
+    ingest = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while ingest.poll() is None and _folder_bytes(chroma) <= before:  # until it has written some vectors
+            time.sleep(0.05)
+        assert ingest.poll() is None, "the ingest finished before it could be killed mid-way"
+        os.kill(ingest.pid, signal.SIGKILL)
+    finally:
+        ingest.wait()
+
+    reopened = Store.persistent(data_dir, embedder=embedder)
+    assert reopened.products.count() == 12
+    assert reopened.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
+    with sqlite3.connect(reopened.settings.catalog_db_path) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    reopened.close()
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    report = " ".join(completed.stderr.split())  # the summary goes to stderr, wrapped to the terminal's width
+    assert completed.returncode == 0 and "2000 added" in report, report
+    restored = Store.persistent(data_dir, embedder=embedder)
+    assert restored.products.count() == 2012
+    assert "syn-1234" in restored.products.get(["syn-1234"])
+    assert restored.products.search("OLED65C3PUA", k=1)[0].product.id == "tv-2"
+    restored.close()
