@@ -160,7 +160,7 @@ def test_a_frozen_server_fails_a_search_after_the_time_limit_instead_of_hanging(
     store.close()
 
 
-def test_readiness_is_false_while_the_chroma_server_is_down_and_back_after(
+def test_readiness_and_messages_say_503_while_the_chroma_server_is_down_and_recover(
     served_store: Store, chroma_server: ChromaServer
 ) -> None:
     service = scripted_service(served_store)
@@ -168,11 +168,16 @@ def test_readiness_is_false_while_the_chroma_server_is_down_and_back_after(
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=120.0) as http:
         ready = readiness_after_warm_up(http)
         assert ready.status_code == 200, ready.json()
+        session = http.post("/api/sessions").json()["session_id"]
         chroma_server.stop()
         try:
             down = http.get("/readyz")
             assert down.status_code == 503
             assert any("product search fails" in problem for problem in down.json()["problems"]), down.json()
+            message = http.post(f"/api/sessions/{session}/messages", json={"text": "a 4k tv"})
+            assert message.status_code == 503 and message.headers["Retry-After"], message.text
+            assert message.json()["detail"].startswith("the store is unavailable")
         finally:
             chroma_server.start()
         assert http.get("/readyz").json() == {"ready": True, "problems": []}
+        assert http.post(f"/api/sessions/{session}/messages", json={"text": "a 4k tv"}).status_code == 200

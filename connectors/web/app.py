@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -43,9 +44,10 @@ from connectors.web.guards import (
     problem_body,
 )
 from recommender import ACTIONS, EventError
-from retrieval import Settings
+from retrieval import RetrievalError, Settings
 
 logger = logging.getLogger(__name__)
+_RETRY_STORAGE_AFTER_S = 5
 _STATIC = resources.files("connectors.web") / "static"
 _CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 _ASSETS = ("widget.js", "widget.css", "agent.js", "agent.css", "store.css")
@@ -69,6 +71,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "Request body over SHOPASSIST_MAX_REQUEST_BYTES",
         422: "A field is missing or invalid",
         429: "Rate limit reached; see the Retry-After header",
+        503: "The vector store or a database is unavailable for a moment (see /readyz); retry after Retry-After",
     }.items()
 }
 
@@ -264,6 +267,18 @@ def create_app(
     async def server_error(_: Request, error: Exception) -> Response:
         # Logged by the server with its traceback; the client learns nothing about the internals.
         return _problem(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
+
+    @app.exception_handler(RetrievalError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def storage_unavailable(_: Request, error: Exception) -> Response:
+        # The vector store or a database cannot be reached or written (a stopped Chroma server, a full disk):
+        # a client may retry; /readyz says what fails.
+        logger.error("storage unavailable: %s", error)
+        return _problem(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the store is unavailable for a moment; try again shortly",
+            headers={"Retry-After": str(_RETRY_STORAGE_AFTER_S)},
+        )
 
     @app.exception_handler(InvalidMessageError)
     async def invalid_message(_: Request, error: InvalidMessageError) -> Response:
