@@ -305,24 +305,28 @@ class ProductSearch:
         return bool(nearest) and nearest[0][1] >= self.store.settings.search_min_similarity
 
     def relax(self, query: str, ledger: Constraints) -> tuple[list[str], list[RankedProduct]]:
-        """Drop one constraint at a time, most dispensable first; the first that finds something wins."""
+        """Drop one constraint at a time, most dispensable first; the first that finds something wins. A budget
+        range that neither bound alone lets anything through (a catalog without prices) goes as a whole."""
         # Dropping a price bound, the nearest alternatives are the ones closest to it.
-        options: list[tuple[str, dict[str, object]]] = [
-            ("exclude_keywords", {"exclude_keywords": []}),
-            ("rating_min", {"rating_min": None}),
-            ("price_max", {"price_max": None, "sort": "price_asc"}),
-            ("price_min", {"price_min": None, "sort": "price_desc"}),
-            ("keywords", {"keywords": [k for k in ledger.keywords if k not in ledger.specs()]}),
-            ("brand", {"brand": []}),
-            ("exclude_brand", {"exclude_brand": []}),
-            ("category", {"category": []}),
+        options: list[tuple[list[str], dict[str, object]]] = [
+            (["exclude_keywords"], {"exclude_keywords": []}),
+            (["rating_min"], {"rating_min": None}),
+            (["price_max"], {"price_max": None, "sort": "price_asc"}),
+            (["price_min"], {"price_min": None, "sort": "price_desc"}),
+            (["price_min", "price_max"], {"price_min": None, "price_max": None}),
+            (["keywords"], {"keywords": [k for k in ledger.keywords if k not in ledger.specs()]}),
+            (["brand"], {"brand": []}),
+            (["exclude_brand"], {"exclude_brand": []}),
+            (["category"], {"category": []}),
         ]
-        for name, changes in options:
-            if getattr(ledger, name) in (None, []) or (name == "keywords" and not ledger.specs()):
+        for names, changes in options:
+            if any(getattr(ledger, name) in (None, []) for name in names) or (
+                names == ["keywords"] and not ledger.specs()
+            ):
                 continue
             ranked = self.find(query, dataclasses.replace(ledger, **changes))  # type: ignore[arg-type]
             if ranked:
-                return [name], ranked
+                return names, ranked
         return [], []
 
     def card(self, item: RankedProduct, ledger: Constraints, position: int) -> ProductCard:
@@ -381,8 +385,8 @@ def _price_order(price: float | None, direction: float) -> tuple[bool, float]:
 
 def _relaxed_explanation(ledger: Constraints, relaxed: list[str]) -> str:
     return (
-        f"Nothing matches all of {' · '.join(ledger.describe())} — “{ledger.phrase(relaxed[0])}” rules everything "
-        "out. The closest alternatives without it:"
+        f"Nothing matches all of {' · '.join(ledger.describe())} — “{' · '.join(map(ledger.phrase, relaxed))}” "
+        "rules everything out. The closest alternatives without it:"
     )
 
 

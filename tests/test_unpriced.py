@@ -67,11 +67,12 @@ def test_ranking_features_treat_a_missing_price_as_no_budget() -> None:
     assert money(None) == "price not listed"
 
 
-def test_a_budget_no_listing_can_meet_is_said_back_and_grounded(store: Store) -> None:
-    """Only unpriced listings: a price range rules everything out whichever bound is dropped; the reply quotes
-    the customer's range ("80K" read as $80,000) and passes the grounding check."""
+def test_a_budget_no_listing_can_meet_is_set_aside_whole_and_said(store: Store) -> None:
+    """Only unpriced listings: a price range rules everything out whichever bound is dropped, so the range goes
+    as a whole; the reply quotes the customer's range ("80K" read as $80,000) and passes the grounding check."""
     ingest_products(store, FIXTURES / "lamps_unpriced.csv")
     turn = Assistant(store).reply("s", "a lamp between 50,000 - 80K")
-    assert turn.products == []
-    assert "$50,000–$80,000" in turn.text
+    assert turn.relaxed == ["price_min", "price_max"]
+    assert turn.products and all(card.price is None for card in turn.products)
+    assert "“over $50,000 · under $80,000” rules everything out" in turn.text
     assert turn.slots == {"category": "Lamps", "price_min": 50000, "price_max": 80000}
